@@ -1,0 +1,75 @@
+"""create_app(config): the Falcon WSGI app, its middleware and one readable route table."""
+
+from __future__ import annotations
+
+import falcon
+import orjson
+from falcon import media
+
+from api import problems
+from api.access import Services
+from api.auth import AuthMiddleware, Verifier
+from api.config import Config
+from api.contract import QueryMiddleware
+from api.decision_log import DecisionLog
+from api.limits import BodyLimitMiddleware
+from api.mail import mailer_for
+from api.metrics import Metrics, MetricsMiddleware, MetricsResource
+from api.policy_set import PolicySet
+from api.resources import accounts, audit, check, health, invitations, members, policies
+from api.resources.accept_page import AcceptPage
+from storage import Store
+
+
+def routes(services: Services) -> list[tuple[str, object]]:
+    """Every route the service answers; a test checks this table against openapi.yaml."""
+    return [
+        ("/healthz", health.Health()),
+        ("/readyz", health.Ready(services)),
+        ("/metrics", MetricsResource(services.metrics)),
+        ("/v1/check", check.CheckResource(services)),
+        ("/v1/policies", policies.PolicyList(services)),
+        ("/v1/policies/reload", policies.PolicyReload(services)),
+        ("/v1/policies/{name}/versions/{version:int(min=1)}", policies.PolicyVersion(services)),
+        ("/v1/accounts", accounts.Accounts(services)),
+        ("/v1/accounts/{account_id}", accounts.Account(services)),
+        ("/v1/accounts/{account_id}/permissions", accounts.Permissions(services)),
+        ("/v1/accounts/{account_id}/members", members.Members(services)),
+        ("/v1/accounts/{account_id}/members/{user_id}", members.Member(services)),
+        ("/v1/accounts/{account_id}/audit", audit.AuditLog(services)),
+        ("/v1/accounts/{account_id}/invitations", invitations.Invitations(services)),
+        ("/v1/accounts/{account_id}/invitations/{invitation_id}", invitations.Invitation(services)),
+        ("/v1/accounts/{account_id}/invitations/{invitation_id}/resend",
+         invitations.Resend(services)),
+        ("/v1/invitations/accept", invitations.Accept(services)),
+        ("/invitations/accept", AcceptPage(services)),
+    ]
+
+
+def build_services(config: Config, store: Store | None = None) -> Services:
+    """Load policies (failing loudly), open storage, start the decision-log writer."""
+    metrics = Metrics()
+    policy_set = PolicySet(config.policy_dir, config.pins, config.default_policy)
+    store = store or Store(config.effective_database_url)
+    decisions = DecisionLog(config.decision_log, config.data_path,
+                            on_drop=metrics.dropped_logs.inc)
+    mailer = mailer_for(config, store).start()  # stopped by services' owner (server, tests)
+    return Services(config, policy_set, store, decisions, metrics, mailer)
+
+
+def create_app(config: Config, services: Services | None = None) -> falcon.App:
+    services = services or build_services(config)
+    json_handler = media.JSONHandler(dumps=orjson.dumps, loads=orjson.loads)
+    app = falcon.App(middleware=[
+        MetricsMiddleware(services.metrics),
+        BodyLimitMiddleware(config.max_body_bytes),
+        AuthMiddleware(Verifier(config)),
+        QueryMiddleware(),
+    ])
+    app.req_options.media_handlers.update({falcon.MEDIA_JSON: json_handler})
+    app.resp_options.media_handlers.update({falcon.MEDIA_JSON: json_handler})
+    app.req_options.strip_url_path_trailing_slash = False
+    problems.install(app)
+    for path, resource in routes(services):
+        app.add_route(path, resource)
+    return app

@@ -1,0 +1,34 @@
+"""`rolebook serve`: run the HTTP service with the settings of api/config.py."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+
+from api.config import add_arguments, from_arguments
+
+
+def register(sub) -> None:
+    parser = sub.add_parser("serve", help="run the HTTP service (waitress)")
+    add_arguments(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args) -> int:
+    config = from_arguments(args)
+    if config.effective_workers > 1:
+        share_metrics_between_workers(config.data_path / "metrics")
+    from api.server import serve  # imports prometheus_client, which reads the variable once
+
+
+    logging.basicConfig(level=config.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return serve(config)
+
+
+def share_metrics_between_workers(folder) -> None:
+    """Worker processes write metrics to files that /metrics in any of them adds up."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)

@@ -1,0 +1,131 @@
+"""POST /v1/check: the decision endpoint services call before they show or change anything.
+
+The body is answered by `engine.requests.answer`, the same function as the
+offline `rolebook check`; this resource only adds what storage knows: the
+principal's role in the account and the facts of stored members,
+invitations and accounts, which win over facts the caller sends.
+"""
+
+from __future__ import annotations
+
+import time
+
+import falcon
+
+from api import contract
+from api.access import Services, count_effects, log_context, new_decision_id
+from api.auth import CHECK_SCOPE, Caller
+from api.problems import bad_request, forbidden, not_found
+from engine import Policy
+from engine.requests import RequestError, answer
+from engine.vocabulary import DEFAULT_DENY
+from storage import NotFound
+
+
+class CheckResource:
+    def __init__(self, services: Services):
+        self.services = services
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        started = time.perf_counter_ns()
+        caller: Caller = req.context.caller
+        body = contract.body(req, "CheckRequest")
+        explain = req.get_param_as_bool("explain", default=False)
+        principal = body["principal"]
+        trusted = caller.has(CHECK_SCOPE)
+        if not trusted and principal["id"] != caller.id:
+            raise forbidden(None, "without the 'check' scope a caller may only ask about itself")
+        snapshot = self.services.policies.snapshot
+        account_id = body.get("account_id")
+        member = True
+        if account_id is not None:
+            member = self._from_account(body, account_id, trusted, caller)
+        elif not trusted:
+            raise bad_request("account_id is required without the 'check' scope: your role "
+                              "is looked up, never taken from the request",
+                              [{"field": "account_id", "message": "required"}])
+        try:
+            result = answer(snapshot, body, self.services.policies.default_policy, explain)
+        except RequestError as exc:
+            raise bad_request(exc.message, [{"field": exc.field, "message": exc.message}]) \
+                from None
+        if not member:
+            _deny_all(result, principal["id"], account_id)
+        decision_id = new_decision_id()
+        result["decision_id"] = decision_id
+        self._log(result, caller, account_id, decision_id, started)
+        resp.media = result
+
+    def _from_account(self, body: dict, account_id: str, trusted: bool, caller: Caller) -> bool:
+        """Fill policy, role and stored facts from the account; False when not a member."""
+        store, principal = self.services.store, body["principal"]
+        try:
+            account = store.accounts.get(account_id)
+        except NotFound:
+            raise not_found(f"no account {account_id!r}") from None
+        if not trusted and store.accounts.role_of(account_id, caller.id) is None:
+            raise not_found(f"no account {account_id!r} among yours")
+        if body.setdefault("policy", account["policy"]) != account["policy"]:
+            raise bad_request(f"account {account_id} is governed by policy "
+                              f"{account['policy']!r}, not {body['policy']!r}",
+                              [{"field": "policy", "message": "does not match the account"}])
+        if body.get("policy_version") is None and account.get("policy_version"):
+            body["policy_version"] = account["policy_version"]
+        role = store.accounts.role_of(account_id, principal["id"])
+        if "role" not in principal or not trusted:
+            principal["role"] = role
+        if principal["role"] is None:
+            principal["role"] = ""
+            return False
+        policy = self._policy(body)
+        if policy is not None:
+            for resource in body["resources"]:
+                self._fill_facts(resource, account_id, principal["id"], policy)
+        return True
+
+    def _policy(self, body: dict) -> Policy | None:
+        try:
+            return self.services.policies.snapshot.get(body["policy"], body.get("policy_version"))
+        except KeyError:
+            return None
+
+    def _fill_facts(self, resource: dict, account_id: str, pid: str, policy: Policy) -> None:
+        rid, kind, store = resource.get("id"), resource["kind"], self.services.store
+        owner_role = policy.membership.owner_role
+        stored: dict = {}
+        try:
+            if kind == "member" and rid is not None:
+                stored = store.members.member_facts(account_id, pid, str(rid), owner_role)
+                stored.pop("actor_role", None)
+            elif kind == "invitation" and rid is not None:
+                stored = {"role": store.invitations.get(account_id, str(rid))["role"]}
+            elif kind == "account":
+                stored = store.accounts.facts(account_id, owner_role)
+        except NotFound:
+            return
+        resource["attr"] = {**(resource.get("attr") or {}), **stored}
+
+    def _log(self, result: dict, caller: Caller, account_id, decision_id: str, started: int):
+        services = self.services
+        elapsed = time.perf_counter_ns() - started
+        services.metrics.decision_seconds.observe(elapsed / 1e9)
+        allowed = total = 0
+        for r in result["results"]:
+            for d in r["actions"].values():
+                total += 1
+                allowed += d["effect"] == "allow"
+        count_effects(services, allowed, total - allowed)
+        services.decisions.record_answer(
+            log_context(decision_id, caller, result["principal"], account_id,
+                        f"{result['policy']}@{result['version']}", result["digest"],
+                        elapsed // (total or 1)),
+            result["results"])
+
+
+def _deny_all(result: dict, pid: str, account_id: str) -> None:
+    rule = f"{result['policy']}@{result['version']}#{DEFAULT_DENY}"
+    reason = f"{pid} is not a member of account {account_id}"
+    for r in result["results"]:
+        for action in r["actions"]:
+            r["actions"][action] = {"effect": "deny", "rule": rule, "reason": reason}
+    result["principal"]["role"] = None

@@ -1,0 +1,38 @@
+"""Liveness and readiness: /healthz says the process answers, /readyz that it can serve."""
+
+from __future__ import annotations
+
+import falcon
+
+from api.access import Services
+from api.problems import Problem
+
+
+class Health:
+    def on_get(self, req, resp):
+        resp.media = {"status": "ok"}
+
+
+class Ready:
+    def __init__(self, services: Services):
+        self.services = services
+
+    def on_get(self, req, resp):
+        policies = self.services.policies
+        problems = []
+        if not self.services.store.ping():
+            problems.append("the database is not reachable")
+        if policies.last_error is not None:
+            problems.append(f"the last policy reload failed ({policies.last_error}); "
+                            "the previous policies still serve")
+        snapshot = policies.snapshot
+        if problems and "database" in problems[0]:
+            raise Problem(503, "not-ready", "Not ready", "; ".join(problems))
+        resp.media = {
+            "status": "ready",
+            "policies": [{"name": p.name, "version": p.version, "digest": p.digest}
+                         for p in snapshot.all() if snapshot.is_active(p)],
+            "snapshot_digest": snapshot.digest,
+            "warnings": problems,
+        }
+        resp.status = falcon.HTTP_200

@@ -1,0 +1,163 @@
+"""Invitations: invite, list, view, revoke, resend, and accept with the emailed token.
+
+Every decision is the policy's (`invitation.*` with the role the invitation
+grants); storage makes it inside the transaction that locks the account. The
+token travels only in the email: no answer of these routes carries it.
+"""
+
+from __future__ import annotations
+
+import falcon
+
+from api import contract
+from api.access import Services, account_access, decider, require
+from api.mail.compose import invitation_message, valid_address
+from api.pagination import listing, page_params
+from api.problems import Problem, bad_request
+from storage import errors as storage_errors
+
+STATUSES = ("pending", "accepted", "expired", "revoked")
+
+
+def _location(invitation: dict) -> str:
+    return f"/v1/accounts/{invitation['account_id']}/invitations/{invitation['id']}"
+
+
+def _inviter(services: Services, caller) -> str:
+    """How the email names the inviter: "First Last (email)" when the names are known."""
+    try:
+        user = services.store.users.get(caller.id)
+    except storage_errors.NotFound:
+        return caller.email
+    names = " ".join(n for n in (user.get("first_name"), user.get("last_name")) if n)
+    return f"{names} ({caller.email})" if names else caller.email
+
+
+def _message_maker(services: Services, access, caller):
+    """The callback storage calls inside the transaction to render the queued email."""
+    config, membership = services.config, access.policy.membership
+    inviter = _inviter(services, caller)
+
+    def make(invitation: dict, token: str) -> tuple[str, str, str, str]:
+        return invitation_message(invitation, token, account_name=access.account["name"],
+                                  inviter=inviter, public_url=config.effective_public_url,
+                                  ttl_hours=membership.invitation_ttl_hours)
+    return make
+
+
+def _wake_mailer(services: Services) -> None:
+    if services.mailer is not None:
+        services.mailer.wake()
+
+
+def _rate_limit(services: Services) -> int | None:
+    return getattr(services.config, "invitations_per_hour", None)
+
+
+class Invitations:
+    def __init__(self, services: Services):
+        self.services = services
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, account_id: str) -> None:
+        caller = req.context.caller
+        access = account_access(self.services, account_id, caller)
+        body = contract.body(req, "InvitationCreate")
+        policy, membership = access.policy, access.policy.membership
+        if not valid_address(body["email"]):
+            raise bad_request("email: not a plain email address (name@domain)",
+                              [{"field": "email", "message": "not a plain email address"}])
+        if body["role"] not in policy.roles:
+            roles = ", ".join(policy.roles)
+            raise bad_request(f"role: {body['role']!r} is not a role of {policy.ref} ({roles})",
+                              [{"field": "role", "message": f"one of {roles}"}])
+        first, last = body.get("first_name"), body.get("last_name")
+        if membership.invitation_requires_names:
+            missing = [f for f, v in (("first_name", first), ("last_name", last))
+                       if v is None or not v.strip()]
+            if missing:
+                raise bad_request(
+                    f"{missing[0]}: {policy.ref} requires the invitee's first and last name",
+                    [{"field": f, "message": "required by the account's policy"}
+                     for f in missing])
+        invitation, _token = self.services.store.invitations.create(
+            account_id, caller.id, body["email"], body["role"], first, last,
+            membership.invitation_ttl_hours * 3600, membership.single_email_scope,
+            membership.owner_role, decider(self.services, access, caller),
+            _message_maker(self.services, access, caller), _rate_limit(self.services))
+        _wake_mailer(self.services)
+        resp.status = falcon.HTTP_201
+        resp.location = _location(invitation)
+        resp.media = invitation
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, account_id: str) -> None:
+        caller = req.context.caller
+        access = account_access(self.services, account_id, caller)
+        limit, cursor = page_params(req)
+        status = req.get_param("status")
+        if status is not None and status not in STATUSES:
+            raise bad_request(f"status must be one of {', '.join(STATUSES)}",
+                              [{"field": "status", "message": f"one of {', '.join(STATUSES)}"}])
+        require(self.services, access, caller, "invitation", "list")
+        items, next_cursor = listing(self.services.store.invitations.list, account_id, limit,
+                                     cursor, status)
+        resp.media = {"items": items, "next_cursor": next_cursor}
+
+
+class Invitation:
+    def __init__(self, services: Services):
+        self.services = services
+
+    def on_get(self, req, resp, account_id: str, invitation_id: str) -> None:
+        caller = req.context.caller
+        access = account_access(self.services, account_id, caller)
+        invitation = self.services.store.invitations.get(account_id, invitation_id)
+        require(self.services, access, caller, "invitation", "view",
+                {"role": invitation["role"]}, invitation_id)
+        resp.media = invitation
+
+    def on_delete(self, req, resp, account_id: str, invitation_id: str) -> None:
+        caller = req.context.caller
+        access = account_access(self.services, account_id, caller)
+        resp.media = self.services.store.invitations.revoke(
+            account_id, caller.id, invitation_id, access.policy.membership.owner_role,
+            decider(self.services, access, caller, invitation_id))
+
+
+class Resend:
+    def __init__(self, services: Services):
+        self.services = services
+
+    def on_post(self, req, resp, account_id: str, invitation_id: str) -> None:
+        caller = req.context.caller
+        access = account_access(self.services, account_id, caller)
+        membership = access.policy.membership
+        invitation, _token = self.services.store.invitations.resend(
+            account_id, caller.id, invitation_id, membership.invitation_ttl_hours * 3600,
+            membership.single_email_scope, membership.owner_role,
+            decider(self.services, access, caller, invitation_id),
+            _message_maker(self.services, access, caller), _rate_limit(self.services))
+        _wake_mailer(self.services)
+        resp.media = invitation
+
+
+class Accept:
+    """Any signed-in user may try; storage checks the token and that the email matches."""
+
+    def __init__(self, services: Services):
+        self.services = services
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        caller = req.context.caller
+        body = contract.body(req, "AcceptRequest")
+        try:
+            result = self.services.store.invitations.accept(body["token"], caller.id,
+                                                            caller.email)
+        except storage_errors.NotFound:
+            # A replaced (resent) token is unknown to storage, like a made-up one; both are
+            # links that no longer work, and telling them apart would help token guessing.
+            raise Problem(410, "gone", "Gone", "this invitation link is not valid (any more): "
+                          "it was replaced by a newer email, withdrawn, or never issued"
+                          ) from None
+        resp.media = {"account_id": result["account"]["id"],
+                      "invitation_id": result["invitation"]["id"],
+                      "member": result["member"]}

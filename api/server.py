@@ -1,0 +1,166 @@
+"""Serving: waitress processes sharing one port, graceful stop on SIGTERM, reload on SIGHUP.
+
+With several workers each process binds its own SO_REUSEPORT socket and
+builds its own app (its own engine snapshot and database connections), so
+the kernel spreads connections across processes and cores. The parent only
+starts, watches and signals its children.
+"""
+
+from __future__ import annotations
+
+import _thread
+import contextlib
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+
+from waitress.server import create_server
+
+from api.app import build_services, create_app
+from api.config import Config, jwt_secret
+from api.policy_set import PolicySet
+from engine import PolicyLoadError
+from storage import Store
+
+log = logging.getLogger("rolebook.server")
+DRAIN_SECONDS = 30
+
+
+def listening_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+def prepare(config: Config) -> None:
+    """Fail before forking: policies valid, database reachable with its schema, key present."""
+    config.data_path.mkdir(parents=True, exist_ok=True)
+    PolicySet(config.policy_dir, config.pins, config.default_policy)
+    if not config.jwt_public_key:
+        jwt_secret(config)
+    Store(config.effective_database_url).close()
+
+
+def run_worker(config: Config, sock: socket.socket, announce: bool) -> None:
+    services = build_services(config)
+    app = create_app(config, services)
+    server = create_server(app, sockets=[sock], threads=config.threads,
+                           max_request_body_size=config.max_body_bytes,
+                           ident="rolebook", clear_untrusted_proxy_headers=True)
+    if announce:
+        policies = ", ".join(f"{p.ref} {p.digest}" for p in services.policies.snapshot.all())
+        log.info("rolebook serving on http://%s:%s (database %s; policies %s)",
+                 config.host, sock.getsockname()[1], _safe_url(config.effective_database_url),
+                 policies)
+
+    def drain():
+        deadline = time.monotonic() + DRAIN_SECONDS
+        while time.monotonic() < deadline and _busy(server):
+            time.sleep(0.02)
+        services.decisions.close()
+        services.mailer.stop()
+        _thread.interrupt_main()
+
+    def on_term(signum, frame):
+        # Stop selecting the listening socket (closing it under a running select is EBADF);
+        # the kernel hands its backlog to other processes on the port, or resets it at exit.
+        log.info("SIGTERM: no new connections; finishing requests in flight")
+        server.accepting = False
+        threading.Thread(target=drain, daemon=True).start()
+
+    def on_hup(signum, frame):
+        try:
+            services.policies.reload()
+            services.metrics.reloads.labels("success").inc()
+        except PolicyLoadError:
+            services.metrics.reloads.labels("failure").inc()
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGHUP, on_hup)
+    server.run()
+    services.store.close()
+
+
+def _busy(server) -> bool:
+    dispatcher = server.task_dispatcher
+    if dispatcher.active_count or dispatcher.queue:
+        return True
+    return any(getattr(ch, "total_outbufs_len", 0) for ch in list(server._map.values()))
+
+
+def _safe_url(url: str) -> str:
+    if "@" in url and ":" in url.split("@")[0].split("//")[-1]:
+        scheme, rest = url.split("//", 1)
+        return f"{scheme}//***@{rest.split('@', 1)[1]}"
+    return url
+
+
+def serve(config: Config) -> int:
+    workers = config.effective_workers
+    try:
+        prepare(config)
+    except PolicyLoadError as exc:
+        for problem in exc.problems:
+            print(f"rolebook: policy error: {problem}", file=sys.stderr)
+        print("rolebook: refusing to start without a valid policy set", file=sys.stderr)
+        return 2
+    try:
+        if workers == 1:
+            run_worker(config, listening_socket(config.host, config.port, False), True)
+            return 0
+        return _supervise(config, workers)
+    except OSError as exc:
+        print(f"rolebook: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr)
+        return 2
+
+
+def _supervise(config: Config, workers: int) -> int:
+    first = listening_socket(config.host, config.port, True)
+    port = first.getsockname()[1]
+    children = []
+    for i in range(workers):
+        sock = first if i == 0 else listening_socket(config.host, port, True)
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                run_worker(config, sock, i == 0)
+            except BaseException:
+                log.exception("worker %d failed", i)
+                code = 1
+            finally:
+                logging.shutdown()
+                os._exit(code)
+        children.append(pid)
+        if i:
+            sock.close()
+    first.close()
+    log.info("%d worker processes on port %d", workers, port)
+
+    def forward(signum, frame):
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
+    for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(signum, forward)
+    status = 0
+    for pid in children:
+        while True:
+            try:
+                _, code = os.waitpid(pid, 0)
+                status = status or os.waitstatus_to_exitcode(code)
+                break
+            except InterruptedError:
+                continue
+    return status

@@ -1,0 +1,1 @@
+"""Benchmark: rolebook's evaluator and `rolebook serve` against Cedar, Casbin and Cerbos."""

@@ -1,0 +1,14 @@
+"""rolebook's policy engine: load, validate, compile and evaluate policy files.
+
+Pure: no I/O beyond reading policy files, and no import from `api` or `storage`.
+"""
+
+from engine.decision import Decision
+from engine.evaluate import Policy
+from engine.problems import PolicyLoadError, Problem
+from engine.snapshot import Snapshot, build, build_files, load_snapshot, policy_files
+
+__all__ = [
+    "Decision", "Policy", "PolicyLoadError", "Problem", "Snapshot",
+    "build", "build_files", "load_snapshot", "policy_files",
+]

@@ -1,0 +1,256 @@
+"""Turn a condition tree (policy data) into type-checked Python closures, once.
+
+Every compiled node keeps its closure, its operator and its children, so the
+hot path calls one closure while `explain` can walk the same closures node by
+node: both paths always agree. A closure takes `(pid, rid, attr)`; principal
+role and rank are bound at compile time because plans are built per role.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+Getter = Callable[[str, object, dict], object]
+
+COMPARISONS = {
+    "eq": (operator.eq, "=="), "ne": (operator.ne, "!="),
+    "lt": (operator.lt, "<"), "le": (operator.le, "<="),
+    "gt": (operator.gt, ">"), "ge": (operator.ge, ">="),
+}
+ORDERED = {"lt", "le", "gt", "ge"}
+PYTHON_TYPES = {"integer": int, "boolean": bool, "string": str}
+_RANK = re.compile(r"^rank\((.+)\)$")
+_REFERENCE_PREFIXES = ("principal.", "resource.", "membership.", "rank(")
+
+
+class Unevaluable(Exception):
+    """A fact a condition needs is missing or ill-typed; the rule fails closed."""
+
+
+@dataclass
+class Scope:
+    """What names a condition may use, and the principal it is compiled for."""
+
+    attributes: dict[str, str]
+    ranks: dict[str, int]
+    membership: dict[str, object]
+    role: str | None = None
+    rank: int | None = None
+
+
+@dataclass
+class Operand:
+    type: str  # string | integer | boolean | role
+    text: str
+    get: Getter
+    constant: bool = False
+    value: object = None
+
+
+@dataclass
+class Node:
+    op: str
+    text: str
+    fn: Callable[[str, object, dict], bool]
+    children: list[Node] = field(default_factory=list)
+
+
+class ConditionError(Exception):
+    def __init__(self, path: tuple, message: str):
+        super().__init__(message)
+        self.path = path
+        self.message = message
+
+
+def compile_condition(data: dict, path: tuple, scope: Scope) -> Node:
+    """Compile one condition tree; raise ConditionError at the first bad name or type."""
+    ((op, arg),) = data.items()
+    here = (*path, op)
+    if op in ("all", "any"):
+        kids = [compile_condition(c, (*here, i), scope) for i, c in enumerate(arg)]
+        return _boolean(op, kids)
+    if op == "not":
+        kid = compile_condition(arg, here, scope)
+        inner = kid.fn
+        return Node("not", f"not ({kid.text})", lambda p, r, a: not inner(p, r, a), [kid])
+    if op == "in":
+        return _membership_test(arg, here, scope)
+    return _comparison(op, arg, here, scope)
+
+
+def _boolean(op: str, kids: list[Node]) -> Node:
+    fns = tuple(k.fn for k in kids)
+    joiner = " and " if op == "all" else " or "
+    text = joiner.join(f"({k.text})" if k.op in ("all", "any") else k.text for k in kids)
+    if len(fns) == 1:
+        return Node(op, text, fns[0], kids)
+    if op == "all":
+        def fn(p, r, a):
+            return all(f(p, r, a) for f in fns)
+        if len(fns) == 2:
+            f1, f2 = fns
+            def fn(p, r, a):
+                return f1(p, r, a) and f2(p, r, a)
+        elif len(fns) == 3:
+            f1, f2, f3 = fns
+            def fn(p, r, a):
+                return f1(p, r, a) and f2(p, r, a) and f3(p, r, a)
+    else:
+        def fn(p, r, a):
+            return any(f(p, r, a) for f in fns)
+    return Node(op, text, fn, kids)
+
+
+def _comparison(op: str, pair: list, path: tuple, scope: Scope) -> Node:
+    left = operand(pair[0], (*path, 0), scope)
+    right = operand(pair[1], (*path, 1), scope)
+    _check_types(op, left, right, path, scope)
+    compare, symbol = COMPARISONS[op]
+    text = f"{left.text} {symbol} {right.text}"
+    lget, rget = left.get, right.get
+    if right.constant:
+        value = right.value
+        def fn(p, r, a):
+            return compare(lget(p, r, a), value)
+    else:
+        def fn(p, r, a):
+            return compare(lget(p, r, a), rget(p, r, a))
+    return Node(op, text, fn)
+
+
+def _membership_test(arg: list, path: tuple, scope: Scope) -> Node:
+    left = operand(arg[0], (*path, 0), scope)
+    values = []
+    for i, raw in enumerate(arg[1]):
+        item = operand({"literal": raw}, (*path, 1, i), scope)
+        _check_types("eq", left, item, (*path, 1, i), scope)
+        values.append(raw)
+    choices = frozenset(values)
+    get = left.get
+    text = f"{left.text} in [{', '.join(_literal_text(v) for v in values)}]"
+    return Node("in", text, lambda p, r, a: get(p, r, a) in choices)
+
+
+def _check_types(op: str, left: Operand, right: Operand, path: tuple, scope: Scope) -> None:
+    if op in ORDERED:
+        for side in (left, right):
+            if side.type != "integer":
+                hint = " (compare roles with rank(...))" if side.type == "role" else ""
+                raise ConditionError(
+                    path, f"'{op}' orders integers, but {side.text} is a {side.type}{hint}"
+                )
+        return
+    types = {left.type, right.type}
+    if types == {"role", "string"}:
+        literal = right if right.type == "string" else left
+        if not literal.constant:
+            raise ConditionError(path, f"cannot compare role {left.text} with string {right.text}")
+        if literal.value not in scope.ranks:
+            raise ConditionError(path, f"undefined role {literal.value!r}")
+        literal.type = "role"
+        return
+    if left.type != right.type:
+        raise ConditionError(
+            path, f"cannot compare {left.text} ({left.type}) with {right.text} ({right.type})"
+        )
+
+
+def _literal_text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _constant(kind: str, value: object, text: str | None = None) -> Operand:
+    return Operand(kind, text or _literal_text(value), lambda p, r, a: value, True, value)
+
+
+def operand(raw: object, path: tuple, scope: Scope) -> Operand:
+    """Resolve a reference or literal to a typed getter."""
+    if isinstance(raw, dict):
+        raw = raw["literal"]
+        return _constant(_type_of(raw), raw)
+    if isinstance(raw, str) and raw.startswith(_REFERENCE_PREFIXES):
+        return _reference(raw, path, scope)
+    return _constant(_type_of(raw), raw)
+
+
+def _type_of(value: object) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    return "integer" if isinstance(value, int) else "string"
+
+
+def _reference(ref: str, path: tuple, scope: Scope) -> Operand:
+    match = _RANK.match(ref)
+    if match:
+        return _rank_of(match.group(1).strip(), ref, path, scope)
+    if ref == "principal.id":
+        return Operand("string", ref, lambda p, r, a: p)
+    if ref == "principal.role":
+        return _constant("role", scope.role, ref)
+    if ref == "principal.rank":
+        return _constant("integer", scope.rank, ref)
+    if ref == "resource.id":
+        def get_id(p, r, a):
+            if r is None:
+                raise Unevaluable("the resource id is missing")
+            return r
+        return Operand("string", ref, get_id)
+    if ref.startswith("membership."):
+        setting = ref.removeprefix("membership.")
+        if setting not in scope.membership:
+            raise ConditionError(path, f"unknown membership setting {setting!r}")
+        value = scope.membership[setting]
+        kind = "role" if setting == "owner_role" else _type_of(value)
+        return _constant(kind, value, ref)
+    if ref.startswith("resource.attr."):
+        return _attribute(ref.removeprefix("resource.attr."), ref, path, scope)
+    raise ConditionError(path, f"unknown reference {ref!r}")
+
+
+def _attribute(name: str, ref: str, path: tuple, scope: Scope) -> Operand:
+    if name not in scope.attributes:
+        raise ConditionError(path, f"undefined attribute {name!r} (declare it under attributes)")
+    kind = scope.attributes[name]
+    if kind == "role":
+        ranks = scope.ranks
+
+        def get_role(p, r, a):
+            try:
+                value = a[name]
+            except (KeyError, TypeError):
+                raise Unevaluable(f"attribute {name} is missing") from None
+            if value.__class__ is not str or value not in ranks:
+                raise Unevaluable(f"attribute {name} is not a role of this policy")
+            return value
+        return Operand(kind, ref, get_role)
+    expected = PYTHON_TYPES[kind]
+
+    def get_value(p, r, a):
+        try:
+            value = a[name]
+        except (KeyError, TypeError):
+            raise Unevaluable(f"attribute {name} is missing") from None
+        if value.__class__ is not expected:
+            raise Unevaluable(f"attribute {name} is not a {kind}")
+        return value
+    return Operand(kind, ref, get_value)
+
+
+def _rank_of(inner: str, ref: str, path: tuple, scope: Scope) -> Operand:
+    ranks = scope.ranks
+    if not inner.startswith(_REFERENCE_PREFIXES):
+        if inner not in ranks:
+            raise ConditionError(path, f"undefined role {inner!r} in {ref}")
+        return _constant("integer", ranks[inner], ref)
+    target = _reference(inner, path, scope)
+    if target.type != "role":
+        raise ConditionError(path, f"rank() takes a role, but {inner} is a {target.type}")
+    if target.constant:
+        return _constant("integer", ranks[target.value], ref)
+    get = target.get
+    return Operand("integer", ref, lambda p, r, a: ranks[get(p, r, a)])

@@ -1,0 +1,130 @@
+"""Schema and semantic validation: every problem, with file, line, column and JSON path.
+
+The JSON Schema checks shape; the semantic pass checks what a schema cannot:
+names that must refer to declared roles, actions and attributes, duplicate
+rules, the service vocabulary, and the file name agreeing with the content.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+from importlib import resources
+from pathlib import PurePath
+
+from jsonschema import Draft202012Validator
+
+from engine.loader import Source
+from engine.problems import Problem
+from engine.vocabulary import RESERVED_RULE_NAMES, SERVICE_ATTRIBUTES, SERVICE_KINDS
+
+FILE_NAME = re.compile(r"^v([1-9][0-9]*)\.ya?ml$")
+
+
+@cache
+def schema() -> dict:
+    return json.loads(resources.files("engine").joinpath("policy.schema.json").read_text())
+
+
+@cache
+def _validator() -> Draft202012Validator:
+    return Draft202012Validator(schema(), format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def schema_problems(source: Source) -> list[Problem]:
+    errors = sorted(_validator().iter_errors(source.data), key=lambda e: list(e.absolute_path))
+    out = []
+    for error in errors:
+        path = tuple(error.absolute_path)
+        out.append(source.problem(path, _plain(error), "schema"))
+    return out
+
+
+def _plain(error) -> str:
+    if error.validator == "additionalProperties":
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        return f"unknown key(s): {', '.join(extra)}"
+    if error.validator == "not" and "roles" in error.instance and "min_role" in error.instance:
+        return "give either roles or min_role, not both"
+    return error.message
+
+
+def semantic_problems(source: Source) -> list[Problem]:
+    """Checks that need the whole document; assumes it passed the schema."""
+    doc = source.data
+    out: list[Problem] = []
+
+    def report(path: tuple, message: str) -> None:
+        out.append(source.problem(path, message, "semantics"))
+
+    _check_file_name(source, doc, report)
+    roles = [r["name"] for r in doc["roles"]]
+    seen_roles: set[str] = set()
+    for i, role in enumerate(roles):
+        if role in seen_roles:
+            report(("roles", i, "name"), f"duplicate role {role!r}")
+        seen_roles.add(role)
+    if doc["membership"]["owner_role"] not in seen_roles:
+        report(("membership", "owner_role"), f"undefined role {doc['membership']['owner_role']!r}")
+
+    for kind, actions in SERVICE_KINDS.items():
+        if kind not in doc["resources"]:
+            report(("resources",), f"the service kind {kind!r} is not covered")
+            continue
+        declared = doc["resources"][kind]["actions"]
+        for action in actions:
+            if action not in declared:
+                report(("resources", kind, "actions"),
+                       f"service action {kind}.{action} not covered")
+
+    rule_names: dict[str, tuple] = {}
+    for kind, resource in doc["resources"].items():
+        _check_resource(kind, resource, seen_roles, rule_names, report)
+    return out
+
+
+def _check_file_name(source: Source, doc: dict, report) -> None:
+    path = PurePath(source.file)
+    match = FILE_NAME.match(path.name)
+    if not match:
+        report(("version",), f"file name {path.name!r} must be v<version>.yaml")
+    elif int(match.group(1)) != doc["version"]:
+        report(("version",), f"version {doc['version']} disagrees with file name {path.name!r}")
+    if path.parent.name and path.parent.name != doc["name"]:
+        report(("name",), f"name {doc['name']!r} disagrees with folder {path.parent.name!r}")
+
+
+def _check_resource(kind, resource, roles, rule_names, report) -> None:
+    base = ("resources", kind)
+    allowed_attrs = SERVICE_ATTRIBUTES.get(kind)
+    for name, kind_type in resource.get("attributes", {}).items():
+        if allowed_attrs is None:
+            continue
+        if name not in allowed_attrs:
+            report((*base, "attributes", name),
+                   f"the service fills no attribute {name!r} for {kind}")
+        elif allowed_attrs[name] != kind_type:
+            report((*base, "attributes", name),
+                   f"{kind}.{name} is a {allowed_attrs[name]}, not a {kind_type}")
+    declared = set(resource["actions"])
+    used: set[str] = set()
+    for i, rule in enumerate(resource["rules"]):
+        here = (*base, "rules", i)
+        name = rule["name"]
+        if name in RESERVED_RULE_NAMES:
+            report((*here, "name"), f"rule name {name!r} is reserved")
+        if name in rule_names:
+            report((*here, "name"), f"duplicate rule name {name!r}")
+        rule_names[name] = here
+        for j, action in enumerate(rule["actions"]):
+            if action not in declared:
+                report((*here, "actions", j), f"undefined action {action!r} for {kind}")
+            used.add(action)
+        for j, role in enumerate(rule.get("roles", [])):
+            if role not in roles:
+                report((*here, "roles", j), f"undefined role {role!r}")
+        if "min_role" in rule and rule["min_role"] not in roles:
+            report((*here, "min_role"), f"undefined role {rule['min_role']!r}")
+    for action in sorted(declared - used):
+        report((*base, "actions"), f"no rule mentions {kind}.{action}; it could never be allowed")

@@ -1,0 +1,27 @@
+"""Storage for rolebook: Pony entities and repositories that return plain data.
+
+Knows nothing of roles or products: role names, the owner role and every decision
+arrive from the caller. See `storage.store.Store` for construction.
+"""
+
+from storage.errors import (
+    Conflict,
+    Denied,
+    Gone,
+    NotFound,
+    RateLimited,
+    StorageError,
+    WrongUser,
+)
+from storage.store import Store
+
+__all__ = [
+    "Conflict",
+    "Denied",
+    "Gone",
+    "NotFound",
+    "RateLimited",
+    "StorageError",
+    "Store",
+    "WrongUser",
+]

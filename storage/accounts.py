@@ -1,0 +1,179 @@
+"""Accounts and the caller's place in them.
+
+API:
+    create(actor_id, actor_email, name, policy, policy_version, owner_role,
+           decision_info=None, single_email_scope=False) -> account dict
+        The creator becomes the first member with `owner_role`; audit `account.created`.
+        With single_email_scope the creator's email is claimed (Conflict if taken).
+    get(account_id) -> account dict | raises NotFound
+    access(account_id, user_id) -> (account dict, role | None) | raises NotFound
+        One query for the request path: the account and the caller's role in it.
+    list_for_user(user_id, limit, cursor=None) -> (items, next_cursor)
+        items: account dict plus "role"; ordered by account id; ValueError on a bad cursor.
+    role_of(account_id, user_id) -> str | None        (one indexed query)
+    facts(account_id, owner_role) -> {"owner_count": int} | raises NotFound
+    delete(account_id, actor_id, actor_role, owner_role, decide) -> None
+        Asks decide("account", "delete", role, {"owner_count"}); `actor_role` is ignored,
+        the role is re-read under the lock. Drops members, invitations, claims and
+        unsent invitation mail; the audit trail stays (audit `account.deleted`).
+
+Account dict: {"id", "name", "policy", "policy_version" (int | None), "created_at",
+"created_by", "version"}; `version` grows with every membership change.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from pony.orm import select
+
+from storage import claims
+from storage.base import (
+    Decide,
+    Repository,
+    check_limit,
+    decode_cursor,
+    encode_cursor,
+    enforce,
+    iso,
+)
+from storage.errors import NotFound
+from storage.users import Users, upsert
+
+ACCOUNT_FIELDS = ("id", "name", "policy", "policy_version", "created_at", "created_by",
+                  "version")
+
+
+def account_dict(account: Any) -> dict[str, Any]:
+    return {
+        "id": account.id,
+        "name": account.name,
+        "policy": account.policy,
+        "policy_version": account.policy_version,
+        "created_at": iso(account.created_at),
+        "created_by": account.created_by,
+        "version": account.version,
+    }
+
+
+def new_account_id() -> str:
+    return "acc_" + secrets.token_hex(8)
+
+
+class Accounts(Repository):
+    def create(self, actor_id: str, actor_email: str, name: str, policy: str,
+               policy_version: int | None, owner_role: str, decision_info: Any = None,
+               single_email_scope: bool = False) -> dict[str, Any]:
+        def run() -> dict[str, Any]:
+            db, now = self.db, self.now()
+            user = upsert(db, actor_id, actor_email)
+            account = db.Account(id=new_account_id(), name=name, policy=policy,
+                                 policy_version=policy_version, created_at=now,
+                                 created_by=actor_id, version=1)
+            db.Membership(account=account, user=user, role=owner_role, joined_at=now)
+            if single_email_scope:
+                claims.take(db, policy, user.email_lower, account.id, now, user_id=actor_id)
+            result = account_dict(account)
+            self._audit(account.id, actor_id, "account.created", target=account.id,
+                        after={"name": name, "policy": policy,
+                               "policy_version": policy_version, "created_by": actor_id},
+                        decision=decision_info, policy=policy, policy_version=policy_version)
+            return result
+
+        # The user row first, in its own transaction: a twin first request cannot then
+        # turn this creation into a Conflict.
+        Users(self.db, self.now).ensure(actor_id, actor_email)
+        return self._write(run)
+
+    def get(self, account_id: str) -> dict[str, Any]:
+        def run() -> dict[str, Any]:
+            account = self.db.Account.get(id=account_id)
+            if account is None:
+                raise NotFound("account not found")
+            return account_dict(account)
+
+        return self._read(run)
+
+    def access(self, account_id: str, user_id: str) -> tuple[dict[str, Any], str | None]:
+        def run() -> tuple[dict[str, Any], str | None]:
+            db = self.db
+            rows = select(
+                (a.id, a.name, a.policy, a.policy_version, a.created_at, a.created_by,
+                 a.version, m.role)
+                for a in db.Account for m in db.Membership
+                if a.id == account_id and m.account == a and m.user.id == user_id
+            ).without_distinct()[:1]
+            if rows:
+                *values, role = rows[0]
+                found = dict(zip(ACCOUNT_FIELDS, values, strict=True))
+                return dict(found, created_at=iso(found["created_at"])), role
+            account = db.Account.get(id=account_id)
+            if account is None:
+                raise NotFound("account not found")
+            return account_dict(account), None
+
+        return self._read(run)
+
+    def list_for_user(self, user_id: str, limit: int,
+                      cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+        check_limit(limit)
+        after = decode_cursor("accounts", cursor)
+        if after is not None and not isinstance(after, str):
+            raise ValueError("invalid cursor")
+
+        def run() -> tuple[list[dict[str, Any]], str | None]:
+            db = self.db
+            query = select((m.account, m.role) for m in db.Membership if m.user.id == user_id)
+            if after is not None:
+                query = query.filter(lambda a, r: a.id > after)
+            rows = query.order_by(lambda a, r: a.id)[: limit + 1]
+            items = [dict(account_dict(a), role=r) for a, r in rows[:limit]]
+            more = len(rows) > limit
+            return items, encode_cursor("accounts", items[-1]["id"]) if more else None
+
+        return self._read(run)
+
+    def role_of(self, account_id: str, user_id: str) -> str | None:
+        def run() -> str | None:
+            db = self.db
+            return select(
+                m.role for m in db.Membership
+                if m.account.id == account_id and m.user.id == user_id
+            ).get()
+
+        return self._read(run)
+
+    def facts(self, account_id: str, owner_role: str) -> dict[str, Any]:
+        def run() -> dict[str, Any]:
+            account = self.db.Account.get(id=account_id)
+            if account is None:
+                raise NotFound("account not found")
+            return {"owner_count": self._owner_count(account, owner_role)}
+
+        return self._read(run)
+
+    def delete(self, account_id: str, actor_id: str, actor_role: str | None,
+               owner_role: str, decide: Decide) -> None:
+        def run() -> None:
+            db = self.db
+            account = self._lock_account(account_id)
+            actor = self._membership(account, actor_id)
+            if actor is None:
+                raise NotFound("account not found")
+            facts = {"owner_count": self._owner_count(account, owner_role)}
+            decision = enforce(decide("account", "delete", actor.role, facts))
+            before = account_dict(account)
+            invitation_ids = list(select(i.id for i in db.Invitation if i.account == account))
+            if invitation_ids:
+                db.Outbox.select(
+                    lambda o: o.invitation_id in invitation_ids and o.status == "pending"
+                ).delete(bulk=True)
+            claims.release_account(db, account_id)
+            db.Invitation.select(lambda i: i.account == account).delete(bulk=True)
+            db.Membership.select(lambda m: m.account == account).delete(bulk=True)
+            account.delete()
+            self._audit(account_id, actor_id, "account.deleted", target=account_id,
+                        before=before, decision=decision)
+
+        self._write(run)

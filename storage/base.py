@@ -1,0 +1,167 @@
+"""Shared plumbing for repositories: one transaction helper, clock, cursors, decisions.
+
+Every mutating repository method runs through `Repository._write`, so the rule
+"a unique-constraint or optimistic-check race becomes Conflict" lives in one place.
+Callers must not hold a `db_session` of their own around these calls: nested Pony
+sessions are no-ops, and the commit (and its errors) would then happen outside.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Protocol, TypeVar
+
+from pony.orm import (
+    CommitException,
+    Database,
+    IsolationError,
+    TransactionIntegrityError,
+    db_session,
+)
+from pony.orm.dbapiprovider import IntegrityError
+
+from storage.errors import Conflict, Denied, NotFound
+
+T = TypeVar("T")
+Clock = Callable[[], datetime]
+_RACE_ERRORS = (TransactionIntegrityError, IsolationError, IntegrityError)
+MAX_LIMIT = 1000
+MAX_CURSOR_LENGTH = 512
+
+
+class Decision(Protocol):
+    """What the caller's `decide` callback returns (the engine's Decision fits)."""
+
+    allowed: bool
+    rule: str
+    reason: str
+    conflict: bool
+    policy: str
+    version: int
+
+
+Decide = Callable[[str, str, str, dict[str, Any]], Decision]
+
+
+def utc_now() -> datetime:
+    """Naive UTC: Pony stores naive datetimes, and every stored time is UTC."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO-8601 with a Z so clients never guess the zone."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+def encode_cursor(kind: str, value: Any) -> str:
+    """Opaque cursor: clients pass it back, never build it."""
+    raw = json.dumps([kind, value], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(kind: str, cursor: str | None) -> Any:
+    """Return the cursor's value, None for no cursor; ValueError for anything not ours."""
+    if cursor is None or cursor == "":
+        return None
+    if not isinstance(cursor, str) or len(cursor) > MAX_CURSOR_LENGTH:
+        raise ValueError("invalid cursor")
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        data = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    except (binascii.Error, UnicodeError, ValueError) as e:
+        raise ValueError("invalid cursor") from e
+    if not (isinstance(data, list) and len(data) == 2 and data[0] == kind):
+        raise ValueError("invalid cursor")
+    return data[1]
+
+
+def check_limit(limit: int) -> int:
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_LIMIT:
+        raise ValueError(f"limit must be an integer from 1 to {MAX_LIMIT}")
+    return limit
+
+
+def enforce(decision: Decision) -> Decision:
+    """Turn a negative decision into the error the policy asked for."""
+    if decision.allowed:
+        return decision
+    if getattr(decision, "conflict", False):
+        raise Conflict(decision.reason, rule=getattr(decision, "rule", None))
+    raise Denied(decision)
+
+
+def _is_race(exc: BaseException) -> bool:
+    if isinstance(exc, _RACE_ERRORS):
+        return True
+    if isinstance(exc, CommitException):
+        return any(isinstance(info[1], _RACE_ERRORS) for info in exc.exceptions)
+    return False
+
+
+class Repository:
+    """Base: holds the Database and the clock; runs read and write sessions."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.now = clock
+
+    def _read(self, fn: Callable[[], T]) -> T:
+        with db_session:
+            return fn()
+
+    def _write(self, fn: Callable[[], T]) -> T:
+        """One transaction; a lost race (unique key, optimistic check) becomes Conflict."""
+        try:
+            with db_session:
+                return fn()
+        except Exception as e:
+            if _is_race(e):
+                raise Conflict("a concurrent change conflicted with this one; retry") from e
+            raise
+
+    def _lock_account(self, account_id: str) -> Any:
+        """First query of every write: BEGIN IMMEDIATE on SQLite, FOR UPDATE on PostgreSQL."""
+        account = self.db.Account.get_for_update(id=account_id)
+        if account is None:
+            raise NotFound("account not found")
+        return account
+
+    def _membership(self, account: Any, user_id: str) -> Any:
+        return self.db.Membership.get(account=account, user=user_id)
+
+    def _owner_count(self, account: Any, owner_role: str) -> int:
+        db = self.db
+        return db.Membership.select(
+            lambda m: m.account == account and m.role == owner_role
+        ).count()
+
+    def _audit(self, account_id: str, actor: str, action: str, *, target: str | None = None,
+               before: Any = None, after: Any = None, decision: Any = None,
+               policy: str | None = None, policy_version: int | None = None) -> None:
+        """Append one audit event inside the caller's transaction."""
+        self.db.AuditEvent(
+            account_id=account_id,
+            at=self.now(),
+            actor=actor,
+            action=action,
+            target=target,
+            before=None if before is None else json.dumps(before, sort_keys=True),
+            after=None if after is None else json.dumps(after, sort_keys=True),
+            rule=_field(decision, "rule"),
+            policy=_field(decision, "policy") or policy,
+            policy_version=_field(decision, "version") if decision is not None else policy_version,
+        )
+
+
+def _field(decision: Any, name: str) -> Any:
+    if decision is None:
+        return None
+    if isinstance(decision, dict):
+        return decision.get(name)
+    return getattr(decision, name, None)

@@ -1,0 +1,68 @@
+"""Errors the repositories raise; the HTTP layer maps each to one status code.
+
+NotFound -> 404, Denied -> 403, Conflict -> 409, Gone -> 410, RateLimited -> 429.
+Storage never lets a Pony integrity or optimistic-check error escape: a lost
+race is a Conflict, which is what the client would have seen a moment later.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class StorageError(Exception):
+    """Base class so callers can catch every storage outcome at once."""
+
+
+class NotFound(StorageError):
+    """The account, member or invitation does not exist (or is not visible to the actor)."""
+
+    def __init__(self, detail: str = "not found") -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class Conflict(StorageError):
+    """A broken invariant or a lost race: a minimum of role holders, email taken, duplicate."""
+
+    def __init__(self, detail: str, rule: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.rule = rule  # the policy rule, when the invariant is the policy's
+
+
+class Gone(StorageError):
+    """The invitation was used, revoked or has expired."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class Denied(StorageError):
+    """The caller's decision callback said no; carries that decision for the 403 body.
+
+    `rule` and `reason` are copied from the decision so handlers need not know its type.
+    """
+
+    def __init__(self, decision: Any = None, *, rule: str | None = None,
+                 reason: str | None = None) -> None:
+        self.decision = decision
+        self.rule = rule if rule is not None else getattr(decision, "rule", None)
+        self.reason = reason if reason is not None else getattr(decision, "reason", "denied")
+        super().__init__(self.reason)
+
+
+class WrongUser(Denied):
+    """The signed-in user's email is not the invited one; the invitation stays usable."""
+
+    def __init__(self, reason: str = "this invitation was sent to a different email address"):
+        super().__init__(None, rule="invitation-email-mismatch", reason=reason)
+
+
+class RateLimited(StorageError):
+    """Too many invitations sent from one account in the last hour."""
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__(f"rate limited; retry after {retry_after_seconds} s")
+        self.retry_after_seconds = retry_after_seconds

@@ -1,0 +1,107 @@
+"""Racing member changes through a real server never leave an account without an owner.
+
+Contract: against `rolebook serve --workers 2` over a real socket, on SQLite and
+on PostgreSQL, two owners of an account who at the same instant demote each
+other, or both leave, end with exactly one owner: one request succeeds, the
+other is 409 with a message about owners, and none is a 5xx. Each scenario is
+repeated for several rounds, every round a fresh account; requests start
+together behind a threading.Barrier (no sleeps).
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import partial
+
+import pytest
+
+from tests.support.membership import join, members_of
+from tests.support.served import served
+
+ROUNDS = 10
+LOWEST = {"convert": "read", "anytrack": "member_read"}
+OWNER = "owner"
+
+
+@pytest.fixture(scope="module", params=["sqlite",
+                                        pytest.param("postgres", marks=pytest.mark.postgres)])
+def live(request, tmp_path_factory):
+    with served(tmp_path_factory.mktemp(f"races-{request.param}"), request.param) as running:
+        yield running
+
+
+def together(*calls):
+    """Run every call on its own thread, released at the same moment; their results in order."""
+    barrier = threading.Barrier(len(calls))
+    results = [None] * len(calls)
+
+    def worker(i, call):
+        barrier.wait()
+        results[i] = call()
+
+    threads = [threading.Thread(target=worker, args=(i, c)) for i, c in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+        assert not t.is_alive(), "a racing request hung"
+    return results
+
+
+def two_owners(live, policy: str, tag: str) -> tuple[str, object, object]:
+    """A fresh account: `a` creates it over HTTP, `b` joins, and `a` makes `b` owner."""
+    _, store, make_user = live
+    a, b = make_user(f"{tag}-a"), make_user(f"{tag}-b")
+    created = a.post("/v1/accounts", {"name": tag, "policy": policy})
+    assert created.status == 201, created.json
+    account_id = created.json["id"]
+    join(store, account_id, b.id, LOWEST[policy])
+    promoted = a.patch(f"/v1/accounts/{account_id}/members/{b.id}", {"role": OWNER})
+    assert promoted.status == 200, promoted.json
+    assert members_of(store, account_id) == {a.id: OWNER, b.id: OWNER}
+    return account_id, a, b
+
+
+def assert_one_winner(answers, ok_status: int) -> None:
+    statuses = sorted(r.status for r in answers)
+    assert all(s < 500 for s in statuses), [r.json for r in answers]
+    assert statuses == [ok_status, 409], [r.json for r in answers]
+    loser = next(r for r in answers if r.status == 409)
+    assert loser.json["type"].endswith("/conflict")
+    assert "owner" in loser.json["detail"] or "retry" in loser.json["detail"]
+
+
+@pytest.mark.parametrize("policy", ["convert", "anytrack"])
+def test_two_owners_demoting_each_other_keep_one_owner(live, policy, request):
+    _, store, _ = live
+    backend = request.node.callspec.params["live"]
+    for round_ in range(ROUNDS):
+        account_id, a, b = two_owners(live, policy, f"demote-{backend}-{policy}-{round_}")
+        base = f"/v1/accounts/{account_id}/members"
+        lower = {"role": LOWEST[policy]}
+        answers = together(partial(a.patch, f"{base}/{b.id}", lower),
+                           partial(b.patch, f"{base}/{a.id}", lower))
+        assert_one_winner(answers, 200)
+        roles = members_of(store, account_id)
+        assert list(roles.values()).count(OWNER) == 1, roles
+        winner = a if answers[0].status == 200 else b
+        assert roles[winner.id] == OWNER
+        listed = winner.get(f"{base}?role={OWNER}")
+        assert [m["user_id"] for m in listed.json["items"]] == [winner.id]
+
+
+@pytest.mark.parametrize("policy", ["convert", "anytrack"])
+def test_two_owners_leaving_at_once_keep_one_owner(live, policy, request):
+    _, store, _ = live
+    backend = request.node.callspec.params["live"]
+    for round_ in range(ROUNDS):
+        account_id, a, b = two_owners(live, policy, f"leave-{backend}-{policy}-{round_}")
+        base = f"/v1/accounts/{account_id}/members"
+        answers = together(partial(a.delete, f"{base}/{a.id}"),
+                           partial(b.delete, f"{base}/{b.id}"))
+        assert_one_winner(answers, 204)
+        stayer = b if answers[0].status == 204 else a
+        assert members_of(store, account_id) == {stayer.id: OWNER}
+        audit = stayer.get(f"/v1/accounts/{account_id}/audit?limit=1").json["items"][0]
+        assert audit["action"] == "member.left"
+        assert audit["actor"] != stayer.id

@@ -1,0 +1,73 @@
+"""The /v1/check answer contract shared by the HTTP endpoint and `rolebook check`: its shape,
+defaults (policy, active version), explain traces, and a RequestError naming the bad field."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.requests import RequestError, answer
+
+BODY = {"principal": {"id": "u_7", "role": "edit"}, "account_id": "acc_3",
+        "policy": "convert", "policy_version": 1,
+        "resources": [{"kind": "member", "id": "u_9",
+                       "attr": {"target_role": "owner", "new_role": "edit", "owner_count": 2,
+                                "is_self": False, "target_user_id": "u_9"},
+                       "actions": ["update_role", "remove"]}]}
+
+
+def test_the_spec_example_is_answered(snapshot):
+    out = answer(snapshot, BODY, "convert")
+    policy = snapshot.get("convert", 1)
+    assert out == {
+        "policy": "convert", "version": 1, "digest": policy.digest,
+        "principal": {"id": "u_7", "role": "edit"},
+        "results": [{"kind": "member", "id": "u_9", "actions": {
+            "update_role": {"effect": "deny", "rule": "convert@1#default-deny",
+                            "reason": "no rule allows edit to update_role member"},
+            "remove": {"effect": "deny", "rule": "convert@1#default-deny",
+                       "reason": "no rule allows edit to remove member"},
+        }}],
+    }
+
+
+def test_the_default_policy_and_active_version_apply(snapshot):
+    body = {"principal": {"id": "u_1", "role": "manager"},
+            "resources": [{"kind": "property", "actions": ["edit"]}]}
+    out = answer(snapshot, body, "anytrack")
+    assert (out["policy"], out["version"]) == ("anytrack", snapshot.active["anytrack"])
+    assert out["results"][0]["actions"]["edit"]["effect"] == "allow"
+    assert out["results"][0]["id"] is None
+
+
+def test_explain_adds_a_trace(snapshot):
+    out = answer(snapshot, BODY, "convert", explain=True)
+    traced = out["results"][0]["actions"]["update_role"]["trace"]
+    assert {"rule", "effect", "matched", "conditions"} <= set(traced[0])
+
+
+def test_unknown_role_kind_and_action_are_denials_not_errors(snapshot):
+    body = {"principal": {"id": "u_1", "role": "admin"},
+            "resources": [{"kind": "spaceship", "actions": ["fly"]}]}
+    decision = answer(snapshot, body, "convert")["results"][0]["actions"]["fly"]
+    assert decision["effect"] == "deny" and "admin" in decision["reason"]
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ([], "$"),
+    ({**BODY, "principal": None}, "principal"),
+    ({**BODY, "principal": {"role": "edit"}}, "principal.id"),
+    ({**BODY, "principal": {"id": "u_7"}}, "principal.role"),
+    ({**BODY, "policy": "nope"}, "policy"),
+    ({**BODY, "policy_version": 99}, "policy_version"),
+    ({**BODY, "policy_version": "1"}, "policy_version"),
+    ({**BODY, "resources": []}, "resources"),
+    ({**BODY, "resources": [{"kind": "member"}]}, "resources[0].actions"),
+    ({**BODY, "resources": [{"actions": ["view"]}]}, "resources[0].kind"),
+    ({**BODY, "resources": [{"kind": "member", "actions": ["view"], "attr": [1]}]},
+     "resources[0].attr"),
+])
+def test_a_bad_body_names_its_field(snapshot, body, field):
+    with pytest.raises(RequestError) as caught:
+        answer(snapshot, body, "convert")
+    assert caught.value.field == field
+    assert caught.value.message

@@ -1,0 +1,204 @@
+"""Races: concurrent changes must never break an invariant.
+
+Each racing call runs on its own thread, with its own db_session, against one Store;
+a barrier releases them together. The account row lock (BEGIN IMMEDIATE on SQLite,
+SELECT ... FOR UPDATE on PostgreSQL) makes facts such as the owner count exact, and
+the unique key on email claims settles races between different accounts.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import partial
+
+import pytest
+from pony.orm import db_session
+
+from storage import Conflict, Gone
+
+ROUNDS = 6
+
+
+def owners(store, account_id):
+    return [m["user_id"] for m in store.members.list(account_id, 10, role="owner")[0]]
+
+
+def two_owner_account(store, new_account, join, decide):
+    account = new_account("alice")
+    join(account["id"], "bob", "read")
+    store.members.change_role(account["id"], "alice", "bob", "owner", "owner", decide)
+    return account["id"]
+
+
+def outcome(results):
+    oks = [value for kind, value in results if kind == "ok"]
+    errors = [value for kind, value in results if kind == "err"]
+    return oks, errors
+
+
+def test_two_owners_demoting_each_other_keep_one_owner(store, new_account, join, decide,
+                                                       race):
+    for _ in range(ROUNDS):
+        account_id = two_owner_account(store, new_account, join, decide)
+
+        results = race(
+            lambda a=account_id: store.members.change_role(a, "alice", "bob", "read",
+                                                           "owner", decide),
+            lambda a=account_id: store.members.change_role(a, "bob", "alice", "read",
+                                                           "owner", decide),
+        )
+
+        oks, errors = outcome(results)
+        assert len(oks) == 1 and len(errors) == 1, results
+        assert isinstance(errors[0], Conflict)
+        assert len(owners(store, account_id)) == 1
+
+
+def test_two_owners_leaving_at_once_keep_one_owner(store, new_account, join, decide, race):
+    for _ in range(ROUNDS):
+        account_id = two_owner_account(store, new_account, join, decide)
+
+        results = race(
+            lambda a=account_id: store.members.remove(a, "alice", "alice", "owner", decide),
+            lambda a=account_id: store.members.remove(a, "bob", "bob", "owner", decide),
+        )
+
+        oks, errors = outcome(results)
+        assert len(oks) == 1 and isinstance(errors[0], Conflict), results
+        assert len(owners(store, account_id)) == 1
+
+
+def test_owner_count_after_many_concurrent_demotions(store, new_account, join, decide, race):
+    account = new_account("alice")
+    for user in ("bob", "carol", "dave"):
+        join(account["id"], user, "read")
+        store.members.change_role(account["id"], "alice", user, "owner", "owner", decide)
+    everyone = ["alice", "bob", "carol", "dave"]
+
+    race(*[lambda me=me: store.members.change_role(account["id"], me, me, "read", "owner",
+                                                   decide) for me in everyone])
+
+    assert len(owners(store, account["id"])) == 1
+    assert store.accounts.get(account["id"])["version"] == 1 + 3 * 2 + 3
+
+
+def test_the_same_invitation_is_accepted_once(store, new_account, invite, race):
+    for _ in range(ROUNDS):
+        account = new_account("alice")
+        _, token = invite(account["id"], "bob@example.com")
+
+        results = race(
+            lambda t=token: store.invitations.accept(t, "bob", "bob@example.com"),
+            lambda t=token: store.invitations.accept(t, "bob2", "BOB@example.com"),
+        )
+
+        oks, errors = outcome(results)
+        assert len(oks) == 1 and isinstance(errors[0], Gone), results
+        members = [m["user_id"] for m in store.members.list(account["id"], 10)[0]]
+        assert sorted(members) == sorted(["alice", oks[0]["member"]["user_id"]])
+
+
+def test_two_accounts_inviting_one_email_at_once(store, new_account, invite, race):
+    for round_ in range(ROUNDS):
+        first = new_account(f"alice{round_}", single=True)
+        second = new_account(f"zoe{round_}", single=True)
+        email = f"bob{round_}@example.com"
+
+        results = race(
+            partial(invite, first["id"], email, actor=f"alice{round_}", single=True),
+            partial(invite, second["id"], email.upper(), actor=f"zoe{round_}", single=True),
+        )
+
+        oks, errors = outcome(results)
+        assert len(oks) == 1 and isinstance(errors[0], Conflict), results
+        live = (store.invitations.list(first["id"], 10, status="pending")[0]
+                + store.invitations.list(second["id"], 10, status="pending")[0])
+        assert len(live) == 1
+
+
+def test_losing_the_unique_key_race_is_a_conflict(store, backend, new_account, invite,
+                                                  decide):
+    """Force the interleaving: account B commits its claim while A is mid-transaction.
+
+    Only PostgreSQL lets two writers in at once; SQLite serialises every write
+    transaction, so there the check always sees the other claim (tested above).
+    """
+    if backend == "sqlite":
+        pytest.skip("SQLite serialises writers: this interleaving cannot happen there")
+    first = new_account("alice", single=True)
+    second = new_account("zoe", single=True)
+    inner = {}
+
+    def interleave(invitation, token):
+        def other():
+            try:
+                inner["result"] = invite(second["id"], "bob@example.com", actor="zoe",
+                                         single=True)
+            except Exception as e:
+                inner["error"] = e
+
+        thread = threading.Thread(target=other)
+        thread.start()
+        thread.join(timeout=30)
+        assert not thread.is_alive(), "the other account's invitation blocked"
+        return invitation["email"], "subject", f"token {token}", None
+
+    with pytest.raises(Conflict):
+        store.invitations.create(first["id"], "alice", "bob@example.com", "read", None, None,
+                                 3600, True, "owner", decide, interleave, None)
+
+    assert "result" in inner, inner
+    assert store.invitations.list(first["id"], 10)[0] == []
+    with db_session:
+        claims = store.db.select("SELECT account_id FROM rb_email_claim"
+                                 " WHERE email_lower = 'bob@example.com'")
+    assert claims == [second["id"]]
+
+
+def test_first_requests_of_a_new_user_at_once(store, race):
+    results = race(*[lambda: store.users.ensure("u1", "u1@example.com") for _ in range(4)])
+
+    assert all(kind == "ok" for kind, _ in results), results
+    assert store.users.get("u1")["email"] == "u1@example.com"
+
+
+
+def test_facts_are_read_under_the_account_lock(store, new_account, join, decide):
+    """Bob's change starts while Alice's transaction is deciding; it must wait, then see it.
+
+    Alice's `decide` starts Bob's demotion on another thread and gives it a moment. With
+    the lock Bob cannot finish before Alice commits, whatever the moment's length, so
+    the outcome below is certain; without the lock both would succeed and leave no owner.
+    """
+    account_id = two_owner_account(store, new_account, join, decide)
+    bob = {}
+
+    def bob_demotes_alice():
+        try:
+            bob["result"] = store.members.change_role(account_id, "bob", "alice", "read",
+                                                      "owner", decide)
+        except Exception as e:
+            bob["error"] = e
+
+    thread = threading.Thread(target=bob_demotes_alice)
+
+    def alice_decides(kind, action, role, attr):
+        if not thread.is_alive() and not bob:
+            thread.start()
+            thread.join(timeout=1)  # bob must still be waiting for the lock
+        return decide(kind, action, role, attr)
+
+    store.members.change_role(account_id, "alice", "bob", "read", "owner", alice_decides)
+    thread.join(timeout=60)
+
+    assert isinstance(bob.get("error"), Conflict), bob
+    assert owners(store, account_id) == ["alice"]
+
+
+def test_a_new_user_creating_accounts_in_parallel(store, race):
+    results = race(*[
+        partial(store.accounts.create, "newbie", "newbie@example.com", f"A{i}", "testpol",
+                None, "owner") for i in range(3)])
+
+    assert all(kind == "ok" for kind, _ in results), results
+    assert len(store.accounts.list_for_user("newbie", 10)[0]) == 3
