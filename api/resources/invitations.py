@@ -13,7 +13,7 @@ from api import contract
 from api.access import Services, account_access, decider, require
 from api.mail.compose import invitation_message, valid_address
 from api.pagination import listing, page_params
-from api.problems import Problem, bad_request
+from api.problems import bad_request, not_found
 from storage import errors as storage_errors
 
 STATUSES = ("pending", "accepted", "expired", "revoked")
@@ -153,11 +153,10 @@ class Accept:
             result = self.services.store.invitations.accept(body["token"], caller.id,
                                                             caller.email)
         except storage_errors.NotFound:
-            # A replaced (resent) token is unknown to storage, like a made-up one; both are
-            # links that no longer work, and telling them apart would help token guessing.
-            raise Problem(410, "gone", "Gone", "this invitation link is not valid (any more): "
-                          "it was replaced by a newer email, withdrawn, or never issued"
-                          ) from None
+            # A replaced (resent) token is unknown to storage, like a made-up one; the answer
+            # (and the accept page's) is the same for both, so it does not help token guessing.
+            raise not_found("no invitation matches this token: it was mistyped, cut short, "
+                            "or replaced by a newer email") from None
         resp.media = {"account_id": result["account"]["id"],
                       "invitation_id": result["invitation"]["id"],
                       "member": result["member"]}

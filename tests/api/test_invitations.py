@@ -5,7 +5,8 @@ token), its email lands in the Maildir with a plain-text and an HTML part
 naming the inviter, the account and the role, and carrying the accept link;
 the invitee (and only the invitee, by email, case-insensitively) accepts once
 with that token and shows up as a member with the invitation's names. A used,
-revoked, replaced or expired token answers 410; a duplicate pending invite or
+revoked or expired token answers 410, a replaced or made-up one 404 (as the
+accept page does); a duplicate pending invite or
 an existing member answers 409; AnyTrack's one-account-per-email rule holds
 across accounts while Convert lets an address join several; invitations per
 hour are limited (429 + Retry-After); and no answer, audit event or decision
@@ -224,7 +225,7 @@ def test_resend_replaces_the_token_and_the_expiry(user, maildir, clock):
     new = token_of(_newest(maildir, "bob@example.com", {old}))
     assert new != old
 
-    assert accept(bob, old).status == 410
+    assert accept(bob, old).status == 404  # replaced: indistinguishable from made up
     accepted = accept(bob, new)
     assert accepted.status == 200, accepted.json
     assert accepted.json["member"]["role"] == "edit"
@@ -344,7 +345,8 @@ def test_unknown_ids_and_strangers(user):
                      eve.delete(f"/v1/accounts/{account}/invitations/{inv['id']}"),
                      invite(eve, account, "eve2@example.com", "read")):
         assert response.status == 404, response.json  # not a member: no enumeration
-    assert accept(eve, "made-up-token").status == 410
+    made_up = accept(eve, "made-up-token")
+    assert made_up.status == 404 and made_up.json["type"].endswith("/not-found"), made_up.json
 
 
 def test_list_pages_newest_first(user):
