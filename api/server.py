@@ -18,10 +18,12 @@ import sys
 import threading
 import time
 
+from pony.orm.dbapiprovider import DBException
 from waitress.server import create_server
 
 from api.app import build_services, create_app
-from api.config import Config, jwt_secret
+from api.config import SETTINGS, Config, jwt_secret
+from api.mail import from_url
 from api.policy_set import PolicySet
 from engine import PolicyLoadError
 from storage import Store
@@ -42,13 +44,32 @@ def listening_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
     return sock
 
 
+class StartupError(Exception):
+    """A setting the service cannot start with; the message names the setting and why."""
+
+
 def prepare(config: Config) -> None:
     """Fail before forking: policies valid, database reachable with its schema, key present."""
     config.data_path.mkdir(parents=True, exist_ok=True)
     PolicySet(config.policy_dir, config.pins, config.default_policy)
+    try:
+        from_url(config.effective_mail_url)
+    except ValueError as exc:
+        raise StartupError(f"{_named('mail_url')}: {exc}") from None
     if not config.jwt_public_key:
         jwt_secret(config)
-    Store(config.effective_database_url).close()
+    url = config.effective_database_url
+    try:
+        Store(url).close()
+    except (ValueError, DBException) as exc:
+        raise StartupError(f"{_named('database_url')} {_safe_url(url)}: "
+                           f"{str(exc).strip()}") from None
+
+
+def _named(setting: str) -> str:
+    """How an operator sets it, so the message says what to change."""
+    found = next(s for s in SETTINGS if s.name == setting)
+    return f"{found.flag} / {found.env}"
 
 
 def run_worker(config: Config, sock: socket.socket, announce: bool) -> None:
@@ -113,6 +134,9 @@ def serve(config: Config) -> int:
         for problem in exc.problems:
             print(f"rolebook: policy error: {problem}", file=sys.stderr)
         print("rolebook: refusing to start without a valid policy set", file=sys.stderr)
+        return 2
+    except StartupError as exc:
+        print(f"rolebook: cannot start: {exc}", file=sys.stderr)
         return 2
     try:
         if workers == 1:

@@ -98,6 +98,20 @@ def test_refuses_to_start_without_valid_policies(tmp_path):
     assert "refusing to start" in result.stderr
 
 
+@pytest.mark.parametrize(("flag", "value", "says"), [
+    ("--mail-url", "carrier-pigeon:loft", "unsupported mail URL"),
+    ("--database-url", "oracle://db/x", "unsupported database URL"),
+    ("--database-url", "postgresql://u:hunter2@127.0.0.1:1/x", "Connection refused"),
+])
+def test_refuses_to_start_with_an_unusable_mail_or_database_url(tmp_path, flag, value, says):
+    result = rolebook("serve", "--port", str(live.free_port()), flag, value,
+                      data_dir=tmp_path / "var")
+    assert result.returncode == 2, result.stderr
+    assert f"rolebook: cannot start: {flag} / ROLEBOOK_" in result.stderr
+    assert says in result.stderr and "Traceback" not in result.stderr
+    assert "hunter2" not in result.stderr
+
+
 def test_sighup_reloads_every_worker_and_sigterm_stops(tmp_path):
     policies = tmp_path / "policies"
     shutil.copytree(REPO / "policies", policies)
