@@ -118,9 +118,7 @@ class Accounts(Repository):
     def list_for_user(self, user_id: str, limit: int,
                       cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
         check_limit(limit)
-        after = decode_cursor("accounts", cursor)
-        if after is not None and not isinstance(after, str):
-            raise ValueError("invalid cursor")
+        after = decode_cursor("accounts", cursor, str)
 
         def run() -> tuple[list[dict[str, Any]], str | None]:
             db = self.db

@@ -39,10 +39,7 @@ class Audit(Repository):
     def list(self, account_id: str, limit: int,
              cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
         check_limit(limit)
-        before_id = decode_cursor("audit", cursor)
-        if before_id is not None and (not isinstance(before_id, int)
-                                      or isinstance(before_id, bool)):
-            raise ValueError("invalid cursor")
+        before_id = decode_cursor("audit", cursor, int)
 
         def run() -> tuple[list[dict[str, Any]], str | None]:
             db = self.db

@@ -65,8 +65,11 @@ def encode_cursor(kind: str, value: Any) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(kind: str, cursor: str | None) -> Any:
-    """Return the cursor's value, None for no cursor; ValueError for anything not ours."""
+def decode_cursor(kind: str, cursor: str | None, of_type: type | None = None) -> Any:
+    """Return the cursor's value, None for no cursor; ValueError for anything not ours.
+
+    With `of_type`, a value of another type (a hand-made cursor) is not ours either.
+    """
     if cursor is None or cursor == "":
         return None
     if not isinstance(cursor, str) or len(cursor) > MAX_CURSOR_LENGTH:
@@ -77,6 +80,8 @@ def decode_cursor(kind: str, cursor: str | None) -> Any:
     except (binascii.Error, UnicodeError, ValueError) as e:
         raise ValueError("invalid cursor") from e
     if not (isinstance(data, list) and len(data) == 2 and data[0] == kind):
+        raise ValueError("invalid cursor")
+    if of_type is not None and type(data[1]) is not of_type:
         raise ValueError("invalid cursor")
     return data[1]
 

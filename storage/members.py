@@ -56,9 +56,7 @@ class Members(Repository):
     def list(self, account_id: str, limit: int, cursor: str | None = None,
              role: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
         check_limit(limit)
-        after = decode_cursor("members", cursor)
-        if after is not None and not isinstance(after, str):
-            raise ValueError("invalid cursor")
+        after = decode_cursor("members", cursor, str)
 
         def run() -> tuple[list[dict[str, Any]], str | None]:
             db = self.db

@@ -20,23 +20,11 @@ from datetime import timedelta
 
 import pytest
 
-from api.app import build_services
-from storage import Store
-from storage.base import utc_now
 from storage.errors import NotFound
+from tests.support.clock import Clock, services_on
 from tests.support.mail import token_of, wait_for_mail
 
 PAGE = "/invitations/accept"
-
-
-class Clock:
-    """Storage's clock, movable: real time plus an offset the test sets."""
-
-    def __init__(self):
-        self.offset = timedelta(0)
-
-    def __call__(self):
-        return utc_now() + self.offset
 
 
 @pytest.fixture
@@ -51,11 +39,7 @@ def clock():
 
 @pytest.fixture
 def services(config, clock):
-    services = build_services(config, Store(config.effective_database_url, clock=clock))
-    yield services
-    services.mailer.stop()
-    services.decisions.close()
-    services.store.close()
+    yield from services_on(config, clock)
 
 
 @pytest.fixture

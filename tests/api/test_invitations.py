@@ -21,23 +21,11 @@ from pathlib import Path
 
 import pytest
 
-from api.app import build_services
-from storage import Store
-from storage.base import utc_now
 from tests.support.client import User, in_process
+from tests.support.clock import Clock, services_on
 from tests.support.mail import accept_link, parts, token_of, wait_for, wait_for_mail
 
 RATE_LIMIT = 8
-
-
-class Clock:
-    """Storage's clock, movable: real time plus an offset the test sets."""
-
-    def __init__(self):
-        self.offset = timedelta(0)
-
-    def __call__(self):
-        return utc_now() + self.offset
 
 
 @pytest.fixture
@@ -53,11 +41,7 @@ def clock():
 
 @pytest.fixture
 def services(config, clock):
-    services = build_services(config, Store(config.effective_database_url, clock=clock))
-    yield services
-    services.mailer.stop()
-    services.decisions.close()
-    services.store.close()
+    yield from services_on(config, clock)
 
 
 @pytest.fixture

@@ -12,11 +12,10 @@ The cells are written out here from the SPEC, not read from the policy files.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 
 from tests.support.client import User
+from tests.support.membership import SetupDecision
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -49,16 +48,6 @@ ROLES = {"convert": CONVERT, "anytrack": ANYTRACK}
 NAMES = {"first_name": "Ida", "last_name": "Invitee"}
 
 
-@dataclass
-class Allow:
-    allowed: bool = True
-    rule: str = "test-setup"
-    reason: str = "arranged by the test"
-    conflict: bool = False
-    policy: str | None = None
-    version: int | None = None
-
-
 def _message(invitation, token):
     return invitation["email"], "setup", "setup", None
 
@@ -81,7 +70,7 @@ def team(user, services):
             uid = f"u_{role}"
             _, token = services.store.invitations.create(
                 account, "owner", f"{uid}@example.com", role, None, None, 3600, False, None,
-                lambda *a: Allow(), _message, None)
+                lambda *a: SetupDecision(), _message, None)
             services.store.invitations.accept(token, uid, f"{uid}@example.com")
             members[role] = user(uid)
         return account, members

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import inspect
 import threading
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pytest
@@ -23,16 +22,7 @@ from storage import Store
 from storage.base import iso, utc_now
 from storage.invitations import hash_token
 from tests.support.mail import wait_for
-
-
-@dataclass
-class Allow:
-    allowed: bool = True
-    rule: str = "test-setup"
-    reason: str = "arranged by the test"
-    conflict: bool = False
-    policy: str | None = None
-    version: int | None = None
+from tests.support.membership import SetupDecision
 
 
 class Recorder:
@@ -64,7 +54,8 @@ def queue_invitations(store: Store, count: int) -> tuple[str, list[str]]:
     for i in range(count):
         inv, _ = store.invitations.create(
             account["id"], "owner", f"p{i}@example.com", "read", None, None, 3600, False,
-            None, lambda *a: Allow(), lambda inv, tok: (inv["email"], "hi", tok, None), None)
+            None, lambda *a: SetupDecision(),
+            lambda inv, tok: (inv["email"], "hi", tok, None), None)
         ids.append(inv["id"])
     return account["id"], ids
 

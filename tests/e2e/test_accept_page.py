@@ -22,9 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from api.config import Config
 from tests.support import live
-from tests.support.client import User, over_http
+from tests.support.client import users_of
 from tests.support.mail import accept_link, wait_for_mail
 
 SECRET = "e2e-accept-page-" + "s" * 32
@@ -44,11 +43,7 @@ def server(tmp_path):
 
 @pytest.fixture
 def user(server):
-    config, transport = Config(jwt_secret=SECRET), over_http(server.url)
-
-    def make(sub: str, email: str | None = None) -> User:
-        return User(transport, config, sub, email)
-    return make
+    return users_of(server.url, SECRET)
 
 
 @pytest.fixture

@@ -15,9 +15,8 @@ import threading
 
 import pytest
 
-from api.config import Config
 from tests.support import live, postgres
-from tests.support.client import User, over_http
+from tests.support.client import users_of
 from tests.support.mail import accept_link, token_of, wait_for_mail
 
 SECRET = "e2e-invitations-" + "s" * 32
@@ -39,11 +38,7 @@ def server(request, tmp_path):
 
 @pytest.fixture
 def user(server):
-    config, transport = Config(jwt_secret=SECRET), over_http(server.url)
-
-    def make(sub: str, email: str | None = None) -> User:
-        return User(transport, config, sub, email)
-    return make
+    return users_of(server.url, SECRET)
 
 
 def test_invite_read_the_maildir_accept_over_http(server, user):

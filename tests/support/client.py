@@ -78,3 +78,12 @@ def over_http(base_url: str):
             payload = raw.decode(errors="replace")
         return Response(status, payload, hdrs)
     return transport
+
+
+def users_of(base_url: str, secret: str):
+    """A factory of `User`s calling a live server whose HS256 secret is `secret`."""
+    config, transport = Config(jwt_secret=secret), over_http(base_url)
+
+    def make(sub: str, email: str | None = None) -> User:
+        return User(transport, config, sub, email)
+    return make

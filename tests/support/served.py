@@ -12,10 +12,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
-from api.config import Config
 from storage import Store
 from tests.support import live, postgres
-from tests.support.client import User, over_http
+from tests.support.client import users_of
 
 SECRET = "e2e-members-" + "m" * 32
 
@@ -29,10 +28,8 @@ def served(tmp_path: Path, backend: str, workers: int = 2) -> Iterator[tuple]:
         server = live.start(tmp_path / "srv", "--workers", str(workers), "--database-url", url,
                             "--jwt-secret", SECRET, "--decision-log", "off")
         store = Store(url)
-        config = Config(jwt_secret=SECRET)
-        transport = over_http(server.url)
         try:
-            yield server, store, lambda sub: User(transport, config, sub)
+            yield server, store, users_of(server.url, SECRET)
         finally:
             store.close()
             code = server.stop()
