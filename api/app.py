@@ -19,6 +19,7 @@ from api.policy_set import PolicySet
 from api.resources import accounts, audit, check, health, invitations, members, policies
 from api.resources.accept_page import AcceptPage
 from storage import Store
+from storage.account_cache import STAMPS_FILE, AccountCache, Stamps
 
 
 def routes(services: Services) -> list[tuple[str, object]]:
@@ -50,7 +51,10 @@ def build_services(config: Config, store: Store | None = None) -> Services:
     """Load policies (failing loudly), open storage, start the decision-log writer."""
     metrics = Metrics()
     policy_set = PolicySet(config.policy_dir, config.pins, config.default_policy)
-    store = store or Store(config.effective_database_url)
+    if store is None:
+        cache = AccountCache(Stamps(config.data_path / STAMPS_FILE)) \
+            if config.uses_account_cache else None
+        store = Store(config.effective_database_url, cache=cache)
     decisions = DecisionLog(config.decision_log, config.data_path,
                             on_drop=metrics.dropped_logs.inc)
     mailer = mailer_for(config, store).start()  # stopped by services' owner (server, tests)

@@ -55,6 +55,10 @@ SETTINGS: tuple[Setting, ...] = (
             "file", choices=("file", "stdout", "off")),
     Setting("max_body_bytes", "largest request body accepted", 1_048_576, int),
     Setting("invitations_per_hour", "invitations an account may send per hour", 50, int),
+    Setting("account_cache", "keep members' roles and owner counts in memory until their "
+            "account changes; 'auto' is on with SQLite and off with PostgreSQL, where another "
+            "host's changes would not reach this host's cache", "auto",
+            choices=("auto", "on", "off")),
     Setting("log_level", "logging level", "INFO"),
 )
 
@@ -79,6 +83,7 @@ class Config:
     decision_log: str = "file"
     max_body_bytes: int = 1_048_576
     invitations_per_hour: int = 50
+    account_cache: str = "auto"
     log_level: str = "INFO"
     extra: dict = field(default_factory=dict, compare=False)
 
@@ -93,6 +98,12 @@ class Config:
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_path / 'rolebook.db'}"
+
+    @property
+    def uses_account_cache(self) -> bool:
+        if self.account_cache == "auto":
+            return self.effective_database_url.startswith("sqlite:")
+        return self.account_cache == "on"
 
     @property
     def effective_mail_url(self) -> str:

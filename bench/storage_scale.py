@@ -19,6 +19,8 @@ cursor), the same with a role filter (`edit`: a quarter of the members; `owner`:
 members, and `POST /v1/check` with `account_id` through the whole Falcon app in process
 (`falcon.testing.TestClient`, a `check`-scoped token, decision log off), for a `report view`
 and for a `member remove` whose stored facts (target role, owner count) come from storage.
+Rows marked "account cache" repeat `access` and both checks through a Store with the account
+cache on, asking about HOT members in turn, so after the warm-up every answer is a hit.
 "SQL only" rows run the main statement of a page and of role_of alone: the database's share.
 All sizes of a backend are open at once and timed call by call in turn (1k, 10k, 100k, 100k,
 10k, 1k, ...), so load from other processes falls on every size alike and the ratio between
@@ -56,6 +58,7 @@ from api.app import build_services, create_app
 from api.auth import mint
 from api.config import Config
 from storage import Store
+from storage.account_cache import STAMPS_FILE, AccountCache, Stamps
 from storage.base import encode_cursor
 
 HERE = Path(__file__).resolve().parent
@@ -63,6 +66,7 @@ REPO = HERE.parent
 RESULTS = HERE / "results"
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 PAGE = 100
+HOT = 16
 OWNERS = 2
 EDIT_SHARE = 4  # one member in 4 has role "edit" (a full middle page even at 1k)
 OTHER_ACCOUNTS = 10
@@ -270,7 +274,8 @@ def one_line(sql: str) -> str:
 
 
 def operations(store: Store, client: falcon.testing.TestClient, token: str,
-               data: dict[str, Any], seed: int) -> dict[str, Callable[[int], Any]]:
+               data: dict[str, Any], seed: int,
+               cached: tuple[Store, falcon.testing.TestClient]) -> dict[str, Callable[[int], Any]]:
     big = data["big"]
     ordered = sorted(big)
     n = len(ordered)
@@ -278,6 +283,7 @@ def operations(store: Store, client: falcon.testing.TestClient, token: str,
     owners = big[:OWNERS]
     rng = random.Random(seed)
     picks = [rng.choice(big) for _ in range(4096)]
+    hot = picks[:HOT]  # members asked about again and again: what a cache is for
     middle = encode_cursor("members", ordered[n // 2 - 1])
     last = encode_cursor("members", ordered[n - PAGE - 1])
     edit_middle = encode_cursor("members", edits[len(edits) // 2 - 1])
@@ -294,8 +300,9 @@ def operations(store: Store, client: falcon.testing.TestClient, token: str,
     page, _ = members.list("acc_big", PAGE, middle)
     assert [m["user_id"] for m in page] == ordered[n // 2: n // 2 + PAGE]
 
-    def check(kind: str, i: int) -> None:
-        uid = picks[i % len(picks)]
+    def check(kind: str, i: int, client: falcon.testing.TestClient = client,
+              among: list[str] = picks) -> None:
+        uid = among[i % len(among)]
         resource: dict[str, Any] = {"kind": "report", "actions": ["view"]}
         if kind == "member":
             resource = {"kind": "member", "id": owners[1], "actions": ["remove"]}
@@ -322,6 +329,12 @@ def operations(store: Store, client: falcon.testing.TestClient, token: str,
             "acc_big", picks[i % len(picks)], owners[1], "owner"),
         "POST /v1/check report view": lambda i: check("report", i),
         "POST /v1/check member remove": lambda i: check("member", i),
+        "accounts.access, account cache": lambda i: cached[0].accounts.access(
+            "acc_big", hot[i % HOT]),
+        "POST /v1/check report view, account cache": lambda i: check("report", i, cached[1],
+                                                                    hot),
+        "POST /v1/check member remove, account cache": lambda i: check("member", i, cached[1],
+                                                                      hot),
     }
 
 
@@ -353,17 +366,21 @@ def open_size(stack: ExitStack, backend: str, n: int, args: argparse.Namespace) 
     config = Config(data_dir=str(workdir / "var"), database_url=url,
                     policy_dir=str(REPO / "policies"), jwt_secret=JWT_SECRET,
                     decision_log="off", extra={"mail_poll_seconds": 3600.0})
+    cached_store = Store(url, cache=AccountCache(Stamps(workdir / STAMPS_FILE)))
     services = build_services(config, store)
+    cached_services = build_services(config, cached_store)
 
     def close() -> None:
-        services.mailer.stop()
-        services.decisions.close()
-        store.db.disconnect()
+        for running in (services, cached_services):
+            running.mailer.stop()
+            running.decisions.close()
+            running.store.db.disconnect()
 
     stack.callback(close)
     client = falcon.testing.TestClient(create_app(config, services))
+    cached_client = falcon.testing.TestClient(create_app(config, cached_services))
     token = mint(config, "bench-service", "bench@example.com", "check")
-    ops = operations(store, client, token, data, args.seed)
+    ops = operations(store, client, token, data, args.seed, (cached_store, cached_client))
     ops.update(sql_operations(recorder, ops))
     return {"result": result, "ops": ops, "recorder": recorder}
 

@@ -7,7 +7,8 @@ API:
         With single_email_scope the creator's email is claimed (Conflict if taken).
     get(account_id) -> account dict | raises NotFound
     access(account_id, user_id) -> (account dict, role | None) | raises NotFound
-        One query for the request path: the account and the caller's role in it.
+        One query for the request path: the account and the caller's role in it;
+        from the account cache, when the Store has one, while the account is unchanged.
     list_for_user(user_id, limit, cursor=None) -> (items, next_cursor)
         items: account dict plus "role"; ordered by account id; ValueError on a bad cursor.
     role_of(account_id, user_id) -> str | None        (one indexed query)
@@ -113,7 +114,8 @@ class Accounts(Repository):
                 raise NotFound("account not found")
             return account_dict(account), None
 
-        return self._read(run)
+        account, role = self._cached(account_id, ("access", user_id), run)
+        return dict(account), role
 
     def list_for_user(self, user_id: str, limit: int,
                       cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
@@ -149,7 +151,7 @@ class Accounts(Repository):
                 raise NotFound("account not found")
             return {"owner_count": self._owner_count(account, owner_role)}
 
-        return self._read(run)
+        return dict(self._cached(account_id, ("facts", owner_role), run))
 
     def delete(self, account_id: str, actor_id: str, actor_role: str | None,
                owner_role: str, decide: Decide) -> None:

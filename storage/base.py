@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
@@ -24,6 +25,7 @@ from pony.orm import (
 )
 from pony.orm.dbapiprovider import IntegrityError
 
+from storage.account_cache import AccountCache
 from storage.errors import Conflict, Denied, NotFound
 
 T = TypeVar("T")
@@ -109,19 +111,30 @@ def _is_race(exc: BaseException) -> bool:
     return False
 
 
-class Repository:
-    """Base: holds the Database and the clock; runs read and write sessions."""
+_LOCKED = threading.local()  # accounts the current thread's write transaction has locked
 
-    def __init__(self, db: Database, clock: Clock) -> None:
+
+class Repository:
+    """Base: holds the Database, the clock and the account cache; runs read and write sessions."""
+
+    def __init__(self, db: Database, clock: Clock, cache: AccountCache | None = None) -> None:
         self.db = db
         self.now = clock
+        self.cache = cache
 
     def _read(self, fn: Callable[[], T]) -> T:
         with db_session:
             return fn()
 
+    def _cached(self, account_id: str, key: Any, fn: Callable[[], T]) -> T:
+        """`_read(fn)`, answered from the account cache while the account is unchanged."""
+        if self.cache is None:
+            return self._read(fn)
+        return self.cache.lookup(account_id, key, lambda: self._read(fn))
+
     def _write(self, fn: Callable[[], T]) -> T:
         """One transaction; a lost race (unique key, optimistic check) becomes Conflict."""
+        _LOCKED.accounts = locked = []
         try:
             with db_session:
                 return fn()
@@ -129,9 +142,13 @@ class Repository:
             if _is_race(e):
                 raise Conflict("a concurrent change conflicted with this one; retry") from e
             raise
+        finally:
+            if self.cache is not None:
+                self.cache.changed(locked)  # after the commit (or rollback): see account_cache
 
     def _lock_account(self, account_id: str) -> Any:
         """First query of every write: BEGIN IMMEDIATE on SQLite, FOR UPDATE on PostgreSQL."""
+        getattr(_LOCKED, "accounts", []).append(account_id)
         account = self.db.Account.get_for_update(id=account_id)
         if account is None:
             raise NotFound("account not found")

@@ -115,7 +115,7 @@ class Members(Repository):
                 "is_self": actor_id == target_id,
             }
 
-        return self._read(run)
+        return dict(self._cached(account_id, ("member", actor_id, target_id, owner_role), run))
 
     def _locked_pair(self, account_id: str, actor_id: str,
                      target_id: str) -> tuple[Any, Any, Any]:

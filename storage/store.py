@@ -18,6 +18,7 @@ from urllib.parse import unquote, urlsplit
 
 from pony.orm import Database, db_session
 
+from storage.account_cache import AccountCache
 from storage.accounts import Accounts
 from storage.audit import Audit
 from storage.base import Clock, utc_now
@@ -57,18 +58,18 @@ def bind_arguments(url: str) -> dict[str, Any]:
 class Store:
     """The storage facade the API wires in; repositories own their sessions."""
 
-    def __init__(self, url: str, clock: Clock = utc_now) -> None:
+    def __init__(self, url: str, clock: Clock = utc_now, cache: AccountCache | None = None) -> None:
         self.url = url
         self.db = Database()
         define_entities(self.db)
         self.db.bind(**bind_arguments(url))
         self.db.generate_mapping(create_tables=True)
-        self.users = Users(self.db, clock)
-        self.accounts = Accounts(self.db, clock)
-        self.members = Members(self.db, clock)
-        self.invitations = Invitations(self.db, clock)
-        self.audit = Audit(self.db, clock)
-        self.outbox = OutboxRepo(self.db, clock)
+        self.users = Users(self.db, clock, cache)
+        self.accounts = Accounts(self.db, clock, cache)
+        self.members = Members(self.db, clock, cache)
+        self.invitations = Invitations(self.db, clock, cache)
+        self.audit = Audit(self.db, clock, cache)
+        self.outbox = OutboxRepo(self.db, clock, cache)
 
     def ping(self) -> bool:
         """Readiness: can we run a query right now?"""

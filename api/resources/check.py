@@ -39,7 +39,7 @@ class CheckResource:
         account_id = body.get("account_id")
         member = True
         if account_id is not None:
-            member = self._from_account(body, account_id, trusted, caller)
+            member = self._from_account(body, account_id, trusted)
         elif not trusted:
             raise bad_request("account_id is required without the 'check' scope: your role "
                               "is looked up, never taken from the request",
@@ -56,14 +56,14 @@ class CheckResource:
         self._log(result, caller, account_id, decision_id, started)
         resp.media = result
 
-    def _from_account(self, body: dict, account_id: str, trusted: bool, caller: Caller) -> bool:
+    def _from_account(self, body: dict, account_id: str, trusted: bool) -> bool:
         """Fill policy, role and stored facts from the account; False when not a member."""
         store, principal = self.services.store, body["principal"]
-        try:
-            account = store.accounts.get(account_id)
+        try:  # without the check scope the principal is the caller (see on_post)
+            account, role = store.accounts.access(account_id, principal["id"])
         except NotFound:
             raise not_found(f"no account {account_id!r}") from None
-        if not trusted and store.accounts.role_of(account_id, caller.id) is None:
+        if not trusted and role is None:
             raise not_found(f"no account {account_id!r} among yours")
         if body.setdefault("policy", account["policy"]) != account["policy"]:
             raise bad_request(f"account {account_id} is governed by policy "
@@ -71,7 +71,6 @@ class CheckResource:
                               [{"field": "policy", "message": "does not match the account"}])
         if body.get("policy_version") is None and account.get("policy_version"):
             body["policy_version"] = account["policy_version"]
-        role = store.accounts.role_of(account_id, principal["id"])
         if "role" not in principal or not trusted:
             principal["role"] = role
         if principal["role"] is None:

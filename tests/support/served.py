@@ -1,8 +1,9 @@
 """A real `rolebook serve --workers 2` on SQLite or a throw-away PostgreSQL, for e2e tests.
 
 `served(tmp_path, backend)` yields (server, store, make_user): the live server,
-a Store of this test process on the same database (to arrange what the API
-cannot, e.g. members joining without the invitation email round trip), and
+a Store of this test process on the same database and the server's account
+stamps (to arrange what the API cannot, e.g. members joining without the
+invitation email round trip, and have every worker see it), and
 `make_user(sub)` → a User calling the server over HTTP with a valid token.
 """
 
@@ -13,6 +14,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from storage import Store
+from storage.account_cache import STAMPS_FILE, AccountCache, Stamps
 from tests.support import live, postgres
 from tests.support.client import users_of
 
@@ -20,14 +22,15 @@ SECRET = "e2e-members-" + "m" * 32
 
 
 @contextmanager
-def served(tmp_path: Path, backend: str, workers: int = 2) -> Iterator[tuple]:
+def served(tmp_path: Path, backend: str, workers: int = 2, *flags: str) -> Iterator[tuple]:
     database = postgres.throwaway_database("rolebook_e2e") if backend == "postgres" \
         else nullcontext(None)
     with database as name:
         url = postgres.url(name) if name else f"sqlite:///{tmp_path}/db/rolebook.db"
         server = live.start(tmp_path / "srv", "--workers", str(workers), "--database-url", url,
-                            "--jwt-secret", SECRET, "--decision-log", "off")
-        store = Store(url)
+                            "--jwt-secret", SECRET, "--decision-log", "off", *flags)
+        # Writes of this test process must renew the server's account stamps, as a worker's do.
+        store = Store(url, cache=AccountCache(Stamps(server.data_dir / STAMPS_FILE)))
         try:
             yield server, store, users_of(server.url, SECRET)
         finally:
