@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from functools import cache
-from pathlib import Path
+from importlib import resources
 
 import falcon
 import fastjsonschema
@@ -18,12 +18,12 @@ from jsonschema import Draft202012Validator
 
 from api.problems import Problem, bad_request, not_found
 
-OPENAPI_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"
-
 
 @cache
 def openapi() -> dict:
-    return yaml.safe_load(OPENAPI_PATH.read_text(encoding="utf-8"))
+    # api/openapi.yaml links to the repository's openapi.yaml, so a built wheel carries it.
+    text = resources.files("api").joinpath("openapi.yaml").read_text(encoding="utf-8")
+    return yaml.safe_load(text)
 
 
 @cache

@@ -3,16 +3,19 @@
 Protects: every route the app serves is in openapi.yaml and the README, and
 every path in openapi.yaml is served; every setting is in the README with its
 flag and variable; every status code the contract names is explained in the
-README; CI runs exactly the README's test command.
+README; CI runs exactly the README's test command; the service reads the same
+openapi.yaml, also when installed from a wheel.
 """
 
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 
 import yaml
 
+from api import contract
 from api.app import routes
 from api.config import SETTINGS
 
@@ -68,3 +71,13 @@ def test_ci_runs_the_readme_test_command():
     assert "make test" in README and "make run" in README
     ci = (REPO / ".ci/run").read_text()
     assert re.search(r"^make test$", ci, re.M)
+
+
+def test_the_service_validates_against_the_repositorys_openapi_yaml_and_ships_it():
+    # api/openapi.yaml is a link, so the contract is one file and a wheel's package data
+    # (`api = ["*.yaml"]`) carries its content: an installed service finds it without the repo.
+    shipped = REPO / "api" / "openapi.yaml"
+    assert shipped.is_symlink() and shipped.resolve() == (REPO / "openapi.yaml").resolve()
+    assert "*.yaml" in tomllib.loads((REPO / "pyproject.toml").read_text())[
+        "tool"]["setuptools"]["package-data"]["api"]
+    assert contract.openapi() == OPENAPI
