@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from engine.codegen import generate
 from engine.conditions import ConditionError, Node, Scope, compile_condition
 from engine.decision import Decision
 from engine.evaluate import Plan, Policy, Rule
@@ -77,7 +78,7 @@ def compile_policy(source: Source) -> tuple[Policy | None, list[Problem]]:
                 )
                 plan = Plan(kind, action, role, denies, allows, fallback)
                 plans[(kind, action, role)] = plan
-                table[(kind, action, role)] = plan.constant or plan.evaluate
+                table[(kind, action, role)] = plan.constant or generate(plan, ranks)
     if problems:
         return None, _dedupe(problems)
     kinds = {kind: tuple(res["actions"]) for kind, res in doc["resources"].items()}

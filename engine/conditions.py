@@ -1,9 +1,12 @@
 """Turn a condition tree (policy data) into type-checked Python closures, once.
 
-Every compiled node keeps its closure, its operator and its children, so the
-hot path calls one closure while `explain` can walk the same closures node by
-node: both paths always agree. A closure takes `(pid, rid, attr)`; principal
-role and rank are bound at compile time because plans are built per role.
+Every compiled node keeps its closure, its operator and its children, so
+`explain` can walk the same closures node by node. A closure takes `(pid, rid,
+attr)`; principal role and rank are bound at compile time because plans are
+built per role. Every node also carries the same test as a Python expression
+over already-checked facts (`expr`, with the attributes it reads in `facts`),
+from which `engine.codegen` writes one function per plan: the fast path when
+every fact is present and well typed.
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ class Operand:
     get: Getter
     constant: bool = False
     value: object = None
+    expr: str = ""  # the value as a Python expression (see module docstring)
+    facts: frozenset = frozenset()  # (attribute, type) pairs read; "resource.id" if the id is
 
 
 @dataclass
@@ -56,6 +61,13 @@ class Node:
     text: str
     fn: Callable[[str, object, dict], bool]
     children: list[Node] = field(default_factory=list)
+    expr: str = ""
+    facts: frozenset = frozenset()
+
+
+def fact_variable(name: str) -> str:
+    """The generated code's local name for an attribute's value."""
+    return "v_" + (name if name.isidentifier() else name.encode().hex())
 
 
 class ConditionError(Exception):
@@ -75,7 +87,8 @@ def compile_condition(data: dict, path: tuple, scope: Scope) -> Node:
     if op == "not":
         kid = compile_condition(arg, here, scope)
         inner = kid.fn
-        return Node("not", f"not ({kid.text})", lambda p, r, a: not inner(p, r, a), [kid])
+        return Node("not", f"not ({kid.text})", lambda p, r, a: not inner(p, r, a), [kid],
+                    f"(not {kid.expr})", kid.facts)
     if op == "in":
         return _membership_test(arg, here, scope)
     return _comparison(op, arg, here, scope)
@@ -85,8 +98,10 @@ def _boolean(op: str, kids: list[Node]) -> Node:
     fns = tuple(k.fn for k in kids)
     joiner = " and " if op == "all" else " or "
     text = joiner.join(f"({k.text})" if k.op in ("all", "any") else k.text for k in kids)
+    expr = "(" + joiner.join(k.expr for k in kids) + ")"
+    facts = frozenset().union(*(k.facts for k in kids))
     if len(fns) == 1:
-        return Node(op, text, fns[0], kids)
+        return Node(op, text, fns[0], kids, expr, facts)
     if op == "all":
         def fn(p, r, a):
             return all(f(p, r, a) for f in fns)
@@ -101,7 +116,7 @@ def _boolean(op: str, kids: list[Node]) -> Node:
     else:
         def fn(p, r, a):
             return any(f(p, r, a) for f in fns)
-    return Node(op, text, fn, kids)
+    return Node(op, text, fn, kids, expr, facts)
 
 
 def _comparison(op: str, pair: list, path: tuple, scope: Scope) -> Node:
@@ -118,7 +133,8 @@ def _comparison(op: str, pair: list, path: tuple, scope: Scope) -> Node:
     else:
         def fn(p, r, a):
             return compare(lget(p, r, a), rget(p, r, a))
-    return Node(op, text, fn)
+    return Node(op, text, fn, expr=f"({left.expr} {symbol} {right.expr})",
+                facts=left.facts | right.facts)
 
 
 def _membership_test(arg: list, path: tuple, scope: Scope) -> Node:
@@ -131,7 +147,9 @@ def _membership_test(arg: list, path: tuple, scope: Scope) -> Node:
     choices = frozenset(values)
     get = left.get
     text = f"{left.text} in [{', '.join(_literal_text(v) for v in values)}]"
-    return Node("in", text, lambda p, r, a: get(p, r, a) in choices)
+    listed = "".join(f"{v!r}, " for v in values)
+    return Node("in", text, lambda p, r, a: get(p, r, a) in choices,
+                expr=f"({left.expr} in ({listed}))", facts=left.facts)
 
 
 def _check_types(op: str, left: Operand, right: Operand, path: tuple, scope: Scope) -> None:
@@ -165,7 +183,8 @@ def _literal_text(value: object) -> str:
 
 
 def _constant(kind: str, value: object, text: str | None = None) -> Operand:
-    return Operand(kind, text or _literal_text(value), lambda p, r, a: value, True, value)
+    return Operand(kind, text or _literal_text(value), lambda p, r, a: value, True, value,
+                   repr(value))
 
 
 def operand(raw: object, path: tuple, scope: Scope) -> Operand:
@@ -189,7 +208,7 @@ def _reference(ref: str, path: tuple, scope: Scope) -> Operand:
     if match:
         return _rank_of(match.group(1).strip(), ref, path, scope)
     if ref == "principal.id":
-        return Operand("string", ref, lambda p, r, a: p)
+        return Operand("string", ref, lambda p, r, a: p, expr="p")
     if ref == "principal.role":
         return _constant("role", scope.role, ref)
     if ref == "principal.rank":
@@ -199,7 +218,7 @@ def _reference(ref: str, path: tuple, scope: Scope) -> Operand:
             if r is None:
                 raise Unevaluable("the resource id is missing")
             return r
-        return Operand("string", ref, get_id)
+        return Operand("string", ref, get_id, expr="r", facts=frozenset({"resource.id"}))
     if ref.startswith("membership."):
         setting = ref.removeprefix("membership.")
         if setting not in scope.membership:
@@ -216,6 +235,7 @@ def _attribute(name: str, ref: str, path: tuple, scope: Scope) -> Operand:
     if name not in scope.attributes:
         raise ConditionError(path, f"undefined attribute {name!r} (declare it under attributes)")
     kind = scope.attributes[name]
+    variable, facts = fact_variable(name), frozenset({(name, kind)})
     if kind == "role":
         ranks = scope.ranks
 
@@ -227,7 +247,7 @@ def _attribute(name: str, ref: str, path: tuple, scope: Scope) -> Operand:
             if value.__class__ is not str or value not in ranks:
                 raise Unevaluable(f"attribute {name} is not a role of this policy")
             return value
-        return Operand(kind, ref, get_role)
+        return Operand(kind, ref, get_role, expr=variable, facts=facts)
     expected = PYTHON_TYPES[kind]
 
     def get_value(p, r, a):
@@ -238,7 +258,7 @@ def _attribute(name: str, ref: str, path: tuple, scope: Scope) -> Operand:
         if value.__class__ is not expected:
             raise Unevaluable(f"attribute {name} is not a {kind}")
         return value
-    return Operand(kind, ref, get_value)
+    return Operand(kind, ref, get_value, expr=variable, facts=facts)
 
 
 def _rank_of(inner: str, ref: str, path: tuple, scope: Scope) -> Operand:
@@ -253,4 +273,5 @@ def _rank_of(inner: str, ref: str, path: tuple, scope: Scope) -> Operand:
     if target.constant:
         return _constant("integer", ranks[target.value], ref)
     get = target.get
-    return Operand("integer", ref, lambda p, r, a: ranks[get(p, r, a)])
+    return Operand("integer", ref, lambda p, r, a: ranks[get(p, r, a)],
+                   expr=f"RANKS[{target.expr}]", facts=target.facts)

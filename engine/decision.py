@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,10 +16,10 @@ class Decision:
     version: int
     digest: str
     conflict: bool = False  # a denial that breaks an account invariant (409), not authority (403)
+    allowed: bool = field(init=False)  # a slot, not a property: read once per decision
 
-    @property
-    def allowed(self) -> bool:
-        return self.effect == "allow"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "allowed", self.effect == "allow")
 
     def as_dict(self) -> dict:
         return {"effect": self.effect, "rule": self.rule, "reason": self.reason}

@@ -10,6 +10,7 @@ does not allow, and the reason says why.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
@@ -153,6 +154,7 @@ class Policy:
 
     def __post_init__(self):
         self.ranks = MappingProxyType(self.ranks)
+        self.check = _checker(self.table, self.undefined)
 
     @property
     def ref(self) -> str:
@@ -160,16 +162,6 @@ class Policy:
 
     def rank(self, role: str) -> int | None:
         return self.ranks.get(role)
-
-    def check(self, pid: str, role: str, kind: str, action: str,
-              attr: dict | None = None, rid: object = None) -> Decision:
-        """The hot path: one dict lookup, then a shared Decision or one closure call."""
-        entry = self.table.get((kind, action, role))
-        if entry is None:
-            return self.undefined(role, kind, action)
-        if entry.__class__ is Decision:
-            return entry
-        return entry(pid, rid, attr)
 
     def check_batch(self, pid: str, role: str, resources: list[dict]) -> list[dict[str, Decision]]:
         """One principal, many resources, many actions each."""
@@ -194,3 +186,26 @@ class Policy:
             reason = f"{self.ref} defines no action {action!r} on {kind}"
         return Decision("deny", f"{self.ref}#{DEFAULT_DENY}", reason,
                         self.name, self.version, self.digest)
+
+
+def _checker(table: dict, undefined: Callable[[str, str, str], Decision]) -> Callable:
+    """`Policy.check(pid, role, kind, action, attr=None, rid=None) -> Decision`.
+
+    The hot path, so a closure over two dicts rather than a method: a constant answer is
+    one lookup; otherwise the plan's generated function (engine.codegen) decides.
+    """
+    constant = {k: v for k, v in table.items() if v.__class__ is Decision}.get
+    generated = {k: v for k, v in table.items() if v.__class__ is not Decision}.get
+
+    def check(pid: str, role: str, kind: str, action: str,
+              attr: dict | None = None, rid: object = None) -> Decision:
+        key = (kind, action, role)
+        decision = constant(key)
+        if decision is not None:
+            return decision
+        fn = generated(key)
+        if fn is None:
+            return undefined(role, kind, action)
+        return fn(pid, rid, attr)
+
+    return check
