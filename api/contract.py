@@ -127,6 +127,7 @@ def validate(body: object, component: str) -> dict:
     raise bad_request(f"{first['field']}: {first['message']}", listed)
 
 
+@cache
 def _openapi_path(uri_template: str) -> str:
     """Falcon's `/x/{version:int(min=1)}` is OpenAPI's `/x/{version}`."""
     return re.sub(r"{(\w+):[^}]*}", r"{\1}", uri_template)
@@ -174,8 +175,10 @@ class QueryMiddleware:
         for value in params.values():
             if isinstance(value, str) and not _storable(value, MAX_ID_LENGTH):
                 raise not_found("no such resource")
+        if not req.params:
+            return
         checks = query_checks(_openapi_path(req.uri_template), req.method.lower())
-        if checks is None or (not req.params):
+        if checks is None:
             return
         fast, describe = checks
         props = describe.schema["properties"]

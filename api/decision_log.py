@@ -65,8 +65,7 @@ class DecisionLog:
                 except queue.Empty:
                     break
             stop = any(b is _STOP for b in batch)
-            out.write(b"".join(orjson.dumps(line) + b"\n"
-                               for b in batch if b is not _STOP for line in _lines(b)))
+            out.write(b"".join(_encode(b) for b in batch if b is not _STOP))
             out.flush()
             for _ in batch:
                 self._queue.task_done()
@@ -84,10 +83,18 @@ class DecisionLog:
             self._thread.join(timeout=5)
 
 
-def _lines(item) -> list[dict]:
+def _encode(item) -> bytes:
+    """JSON lines; an answer's shared fields are encoded once, not once per decision."""
     if isinstance(item, dict):
-        return [item]
+        return orjson.dumps(item) + b"\n"
     common, results = item
-    return [{**common, "kind": r["kind"], "resource_id": r.get("id"), "action": action,
-             "effect": d["effect"], "rule": d["rule"], "reason": d["reason"]}
-            for r in results for action, d in r["actions"].items()]
+    head = orjson.dumps(common)[:-1] + b',"kind":'
+    lines = []
+    for r in results:
+        resource = head + orjson.dumps(r["kind"]) + b',"resource_id":' + orjson.dumps(
+            r.get("id")) + b',"action":'
+        for action, d in r["actions"].items():
+            decision = {"effect": d["effect"], "rule": d["rule"], "reason": d["reason"]}
+            lines.append(resource + orjson.dumps(action) + b"," + orjson.dumps(decision)[1:]
+                         + b"\n")
+    return b"".join(lines)

@@ -29,8 +29,8 @@ def answer(snapshot: Snapshot, body: dict, default_policy: str, explain: bool = 
     if explain:
         decided = [_explained(policy, pid, role, r) for r in resources]
     else:
-        decided = [
-            {action: d.as_dict() for action, d in actions.items()}
+        decided = [  # shared, read-only views (Decision.view): callers replace, never edit
+            {action: d.view for action, d in actions.items()}
             for actions in policy.check_batch(pid, role, resources)
         ]
     return {
