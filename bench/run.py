@@ -39,7 +39,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=45.0,
         help="before each timed run, wait up to this many seconds for other load to go",
     )
-    p.add_argument("--workers", type=int, default=2, help="rolebook serve --workers")
+    p.add_argument("--workers", type=int, default=0,
+                   help="rolebook serve --workers (default 0: rolebook's own default)")
     p.add_argument(
         "--rolebook-args",
         default="",
