@@ -15,6 +15,7 @@ from pathlib import Path
 import orjson
 
 _STOP = object()
+_VIEWS: dict[tuple, bytes] = {}  # a decision's encoded fields, by (effect, rule, reason)
 
 
 class DecisionLog:
@@ -89,12 +90,21 @@ def _encode(item) -> bytes:
         return orjson.dumps(item) + b"\n"
     common, results = item
     head = orjson.dumps(common)[:-1] + b',"kind":'
-    lines = []
+    dumps, parts = orjson.dumps, []
     for r in results:
-        resource = head + orjson.dumps(r["kind"]) + b',"resource_id":' + orjson.dumps(
-            r.get("id")) + b',"action":'
+        resource = head + dumps(r["kind"]) + b',"resource_id":' + dumps(r.get("id")) + \
+            b',"action":'
         for action, d in r["actions"].items():
-            decision = {"effect": d["effect"], "rule": d["rule"], "reason": d["reason"]}
-            lines.append(resource + orjson.dumps(action) + b"," + orjson.dumps(decision)[1:]
-                         + b"\n")
-    return b"".join(lines)
+            parts += (resource, dumps(action), _view(d["effect"], d["rule"], d["reason"]))
+    return b"".join(parts)
+
+
+def _view(effect: str, rule: str, reason: str) -> bytes:
+    key = (effect, rule, reason)
+    encoded = _VIEWS.get(key)
+    if encoded is None:
+        if len(_VIEWS) > 10_000:  # reasons that name facts vary; keep the memo small
+            _VIEWS.clear()
+        encoded = _VIEWS[key] = b"," + orjson.dumps(
+            {"effect": effect, "rule": rule, "reason": reason})[1:] + b"\n"
+    return encoded
