@@ -7,6 +7,7 @@ checks them directly; every violation becomes one entry of the 400's `errors`.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
 
@@ -17,6 +18,7 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from api.problems import Problem, bad_request, not_found
+from api.schema_code import compile_predicate
 
 
 @cache
@@ -46,9 +48,21 @@ def _inline(node: object) -> object:
 
 
 @cache
-def accepts(component: str):
-    """The same schema compiled to Python by fastjsonschema: ~100x faster on the accept path."""
-    return fastjsonschema.compile(_inline(openapi()["components"]["schemas"][component]))
+def accepts(component: str) -> Callable[[object], bool]:
+    """Yes or no, fast: our own compiled predicate, or fastjsonschema's for other schemas."""
+    schema = _inline(openapi()["components"]["schemas"][component])
+    predicate = compile_predicate(schema)
+    if predicate is not None:
+        return predicate
+    strict = fastjsonschema.compile(schema)
+
+    def by_fastjsonschema(body: object) -> bool:
+        try:
+            strict(body)
+            return True
+        except fastjsonschema.JsonSchemaValueException:
+            return False
+    return by_fastjsonschema
 
 
 def field_of(error) -> str:
@@ -115,14 +129,12 @@ def _unstorable_field(value: object, path: str = "") -> str | None:
 
 def validate(body: object, component: str) -> dict:
     """Return the body if it matches the schema; otherwise a 400 naming each bad field."""
-    try:
-        accepts(component)(body)
+    if accepts(component)(body):
         return body
-    except fastjsonschema.JsonSchemaValueException as exc:
-        quick = {"field": exc.name.removeprefix("data.").removeprefix("data") or "(body)",
-                 "message": exc.message}
     errors = sorted(validator(component).iter_errors(body), key=lambda e: list(e.absolute_path))
-    listed = [{"field": field_of(e), "message": e.message} for e in errors[:20]] or [quick]
+    if not errors:  # jsonschema is the judge; the fast path only saves time
+        return body
+    listed = [{"field": field_of(e), "message": e.message} for e in errors[:20]]
     first = listed[0]
     raise bad_request(f"{first['field']}: {first['message']}", listed)
 
