@@ -74,23 +74,25 @@ def _policy(snapshot: Snapshot, body: dict, default_policy: str):
 
 
 def _resources(resources: object) -> list[dict]:
+    """Each resource well formed; one pass, and the error's path is built only for an error."""
     if not isinstance(resources, list) or not resources:
         raise RequestError("resources must be a non-empty array", "resources")
+    only_str = {str}
     for i, r in enumerate(resources):
-        here = f"resources[{i}]"
         if not isinstance(r, dict):
-            raise RequestError("each resource must be an object", here)
+            raise RequestError("each resource must be an object", f"resources[{i}]")
         if not isinstance(r.get("kind"), str):
-            raise RequestError("kind must be a string", f"{here}.kind")
-        if "id" in r and r["id"] is not None and not isinstance(r["id"], str | int):
-            raise RequestError("id must be a string", f"{here}.id")
-        if "attr" in r and r["attr"] is not None and not isinstance(r["attr"], dict):
-            raise RequestError("attr must be an object", f"{here}.attr")
+            raise RequestError("kind must be a string", f"resources[{i}].kind")
+        rid = r.get("id")
+        if rid is not None and not isinstance(rid, str | int):
+            raise RequestError("id must be a string", f"resources[{i}].id")
+        attr = r.get("attr")
+        if attr is not None and not isinstance(attr, dict):
+            raise RequestError("attr must be an object", f"resources[{i}].attr")
         actions = r.get("actions")
-        if not isinstance(actions, list) or not actions or not all(
-            isinstance(a, str) for a in actions
-        ):
-            raise RequestError("actions must be a non-empty array of strings", f"{here}.actions")
+        if not isinstance(actions, list) or not actions or set(map(type, actions)) != only_str:
+            raise RequestError("actions must be a non-empty array of strings",
+                               f"resources[{i}].actions")
     return resources
 
 
