@@ -30,6 +30,7 @@ from engine import PolicyLoadError
 from storage import Store
 
 log = logging.getLogger("rolebook.server")
+CONTROL_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 DRAIN_SECONDS = 30
 
 
@@ -95,12 +96,23 @@ def run_worker(config: Config, sock: socket.socket, announce: bool) -> None:
             time.sleep(0.02)
         services.decisions.close()
         services.mailer.stop()
-        _thread.interrupt_main()
+        drained.set()
+        _thread.interrupt_main()  # runs on_term in the main thread, which leaves server.run()
+
+    draining, drained = threading.Event(), threading.Event()
 
     def on_term(signum, frame):
+        if drained.is_set():
+            raise KeyboardInterrupt  # waitress's run() stops its loop on this
+        # Once only: a worker may hear SIGTERM or Ctrl-C's SIGINT both from its process group
+        # and from the supervisor.
+        if draining.is_set():
+            return
+        draining.set()
         # Stop selecting the listening socket (closing it under a running select is EBADF);
         # the kernel hands its backlog to other processes on the port, or resets it at exit.
-        log.info("SIGTERM: no new connections; finishing requests in flight")
+        log.info("%s: no new connections; finishing requests in flight",
+                 signal.Signals(signum).name)
         server.accepting = False
         threading.Thread(target=drain, daemon=True).start()
 
@@ -112,8 +124,12 @@ def run_worker(config: Config, sock: socket.socket, announce: bool) -> None:
             services.metrics.reloads.labels("failure").inc()
 
     signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
     signal.signal(signal.SIGHUP, on_hup)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, CONTROL_SIGNALS)  # held since the fork
     server.run()
+    for signum in CONTROL_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)  # leaving already; a late signal changes nothing
     services.store.close()
 
 
@@ -153,23 +169,36 @@ def serve(config: Config) -> int:
         return 2
 
 
+def _worker_process(config: Config, sock: socket.socket, i: int) -> None:
+    """A forked worker: serve, then leave through os._exit whatever happens, never by
+    returning into the supervisor's loop (where it would fork workers of its own)."""
+    code = 1
+    try:
+        run_worker(config, sock, i == 0)
+        code = 0
+    except BaseException:
+        with contextlib.suppress(BaseException):
+            log.exception("worker %d failed", i)
+    finally:
+        for signum in CONTROL_SIGNALS:
+            signal.signal(signum, signal.SIG_IGN)
+        with contextlib.suppress(BaseException):
+            logging.shutdown()
+        os._exit(code)
+
+
 def _supervise(config: Config, workers: int) -> int:
     first = listening_socket(config.host, config.port, True)
     port = first.getsockname()[1]
     children = []
+    # Held until each process has its handlers: a worker still starting would otherwise die of
+    # a SIGTERM (default action) instead of stopping cleanly once it is up.
+    signal.pthread_sigmask(signal.SIG_BLOCK, CONTROL_SIGNALS)
     for i in range(workers):
         sock = first if i == 0 else listening_socket(config.host, port, True)
         pid = os.fork()
         if pid == 0:
-            code = 0
-            try:
-                run_worker(config, sock, i == 0)
-            except BaseException:
-                log.exception("worker %d failed", i)
-                code = 1
-            finally:
-                logging.shutdown()
-                os._exit(code)
+            _worker_process(config, sock, i)
         children.append(pid)
         if i:
             sock.close()
@@ -181,8 +210,9 @@ def _supervise(config: Config, workers: int) -> int:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signum)
 
-    for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+    for signum in CONTROL_SIGNALS:
         signal.signal(signum, forward)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, CONTROL_SIGNALS)
     status = 0
     for pid in children:
         while True:

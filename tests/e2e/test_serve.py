@@ -136,6 +136,21 @@ def test_sighup_reloads_every_worker_and_sigterm_stops(tmp_path):
     assert "SIGTERM" in server.output()
 
 
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_to_the_whole_process_group_stops_every_process(tmp_path, signum):
+    # Ctrl-C in a terminal, or a service manager stopping the unit, signals every process: each
+    # worker hears it twice (from the group and from the supervisor) and must still exit once.
+    server = live.start(tmp_path / "var", "--workers", "3")
+    group = os.getpgid(server.process.pid)
+    assert group == server.process.pid
+    os.killpg(group, signum)
+    assert server.process.wait(timeout=30) == 0, server.output()[-3000:]
+    with pytest.raises(ProcessLookupError):
+        os.killpg(group, 0)  # no worker left behind
+    assert "Traceback" not in server.output()
+    assert server.output().count(f"{signal.Signals(signum).name}: no new connections") == 3
+
+
 def test_schemathesis_cli_against_the_live_server(server):
     token = Caller(server, "fuzzer", "check admin").token
     result = subprocess.run(

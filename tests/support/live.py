@@ -51,8 +51,11 @@ def start(data_dir: Path, *extra: str, env: dict | None = None,
     args = [sys.executable, "-m", "api", "serve", "--port", str(port),
             "--data-dir", str(data_dir), "--policy-dir", str(REPO / "policies"), *extra]
     with open(log, "wb") as out:
+        # A process group of its own, as under a terminal or a service manager, so tests can
+        # signal all of it; pytest's own Ctrl-C does not reach it.
         process = subprocess.Popen(args, cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
-                                   env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})})
+                                   env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
+                                   start_new_session=True)
     server = LiveServer(process, f"http://127.0.0.1:{port}", data_dir, log)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
