@@ -26,7 +26,7 @@ from api.app import build_services, create_app
 from api.config import SETTINGS, Config, jwt_secret
 from api.mail import from_url
 from api.policy_set import PolicySet
-from engine import PolicyLoadError
+from engine import PolicyLoadError, Snapshot
 from storage import Store
 
 log = logging.getLogger("rolebook.server")
@@ -50,10 +50,10 @@ class StartupError(Exception):
     """A setting the service cannot start with; the message names the setting and why."""
 
 
-def prepare(config: Config) -> None:
+def prepare(config: Config) -> Snapshot:
     """Fail before forking: policies valid, database reachable with its schema, key present."""
     config.data_path.mkdir(parents=True, exist_ok=True)
-    PolicySet(config.policy_dir, config.pins, config.default_policy)
+    snapshot = PolicySet(config.policy_dir, config.pins, config.default_policy).snapshot
     try:
         from_url(config.effective_mail_url)
     except ValueError as exc:
@@ -66,6 +66,7 @@ def prepare(config: Config) -> None:
     except (ValueError, DBException) as exc:
         raise StartupError(f"{_named('database_url')} {_safe_url(url)}: "
                            f"{str(exc).strip()}") from None
+    return snapshot
 
 
 def _named(setting: str) -> str:
@@ -74,7 +75,14 @@ def _named(setting: str) -> str:
     return f"{found.flag} / {found.env}"
 
 
-def run_worker(config: Config, sock: socket.socket, announce: bool) -> None:
+def announce(config: Config, port: int, snapshot: Snapshot) -> None:
+    """The start-up line, written once the port is bound and before anything is answered."""
+    policies = ", ".join(f"{p.ref} {p.digest}" for p in snapshot.all())
+    log.info("rolebook serving on http://%s:%s (database %s; policies %s)", config.host, port,
+             _safe_url(config.effective_database_url), policies)
+
+
+def run_worker(config: Config, sock: socket.socket) -> None:
     services = build_services(config)
     app = create_app(config, services)
     # Everything built so far (modules, compiled policies, the contract, ORM metadata) lives as
@@ -84,13 +92,11 @@ def run_worker(config: Config, sock: socket.socket, announce: bool) -> None:
     server = create_server(app, sockets=[sock], threads=config.threads,
                            max_request_body_size=config.max_body_bytes,
                            ident="rolebook", clear_untrusted_proxy_headers=True)
-    if announce:
-        policies = ", ".join(f"{p.ref} {p.digest}" for p in services.policies.snapshot.all())
-        log.info("rolebook serving on http://%s:%s (database %s; policies %s)",
-                 config.host, sock.getsockname()[1], _safe_url(config.effective_database_url),
-                 policies)
 
     def drain():
+        # The interrupt below re-enters on_term, which must have finished starting this
+        # thread first: an exception inside Thread.start() breaks its locks.
+        handed_over.wait()
         deadline = time.monotonic() + DRAIN_SECONDS
         while time.monotonic() < deadline and _busy(server):
             time.sleep(0.02)
@@ -99,7 +105,7 @@ def run_worker(config: Config, sock: socket.socket, announce: bool) -> None:
         drained.set()
         _thread.interrupt_main()  # runs on_term in the main thread, which leaves server.run()
 
-    draining, drained = threading.Event(), threading.Event()
+    draining, handed_over, drained = threading.Event(), threading.Event(), threading.Event()
 
     def on_term(signum, frame):
         if drained.is_set():
@@ -115,6 +121,7 @@ def run_worker(config: Config, sock: socket.socket, announce: bool) -> None:
                  signal.Signals(signum).name)
         server.accepting = False
         threading.Thread(target=drain, daemon=True).start()
+        handed_over.set()
 
     def on_hup(signum, frame):
         try:
@@ -150,7 +157,7 @@ def _safe_url(url: str) -> str:
 def serve(config: Config) -> int:
     workers = config.effective_workers
     try:
-        prepare(config)
+        snapshot = prepare(config)
     except PolicyLoadError as exc:
         for problem in exc.problems:
             print(f"rolebook: policy error: {problem}", file=sys.stderr)
@@ -161,9 +168,11 @@ def serve(config: Config) -> int:
         return 2
     try:
         if workers == 1:
-            run_worker(config, listening_socket(config.host, config.port, False), True)
+            sock = listening_socket(config.host, config.port, False)
+            announce(config, sock.getsockname()[1], snapshot)
+            run_worker(config, sock)
             return 0
-        return _supervise(config, workers)
+        return _supervise(config, workers, snapshot)
     except OSError as exc:
         print(f"rolebook: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr)
         return 2
@@ -174,7 +183,7 @@ def _worker_process(config: Config, sock: socket.socket, i: int) -> None:
     returning into the supervisor's loop (where it would fork workers of its own)."""
     code = 1
     try:
-        run_worker(config, sock, i == 0)
+        run_worker(config, sock)
         code = 0
     except BaseException:
         with contextlib.suppress(BaseException):
@@ -187,9 +196,10 @@ def _worker_process(config: Config, sock: socket.socket, i: int) -> None:
         os._exit(code)
 
 
-def _supervise(config: Config, workers: int) -> int:
+def _supervise(config: Config, workers: int, snapshot: Snapshot) -> int:
     first = listening_socket(config.host, config.port, True)
     port = first.getsockname()[1]
+    announce(config, port, snapshot)
     children = []
     # Held until each process has its handlers: a worker still starting would otherwise die of
     # a SIGTERM (default action) instead of stopping cleanly once it is up.
