@@ -102,7 +102,7 @@ def body(req: falcon.Request, component: str) -> dict:
 MAX_ID_LENGTH = 256
 
 
-def _storable(text: str, limit: int) -> bool:
+def storable(text: str, limit: int) -> bool:
     """Ids that no database could hold are simply not found, before any query runs."""
     return len(text) <= limit and bool(text.strip()) and "\x00" not in text
 
@@ -185,7 +185,7 @@ class QueryMiddleware:
         if resource is None or not req.uri_template:
             return
         for value in params.values():
-            if isinstance(value, str) and not _storable(value, MAX_ID_LENGTH):
+            if isinstance(value, str) and not storable(value, MAX_ID_LENGTH):
                 raise not_found("no such resource")
         if not req.params:
             return

@@ -15,6 +15,7 @@ import falcon
 from api import contract
 from api.access import Services, count_effects, log_context, new_decision_id
 from api.auth import CHECK_SCOPE, Caller
+from api.contract import MAX_ID_LENGTH, storable
 from api.problems import bad_request, forbidden, not_found
 from engine import Policy
 from engine.requests import RequestError, answer
@@ -59,6 +60,8 @@ class CheckResource:
     def _from_account(self, body: dict, account_id: str, trusted: bool) -> bool:
         """Fill policy, role and stored facts from the account; False when not a member."""
         store, principal = self.services.store, body["principal"]
+        if not storable(account_id, MAX_ID_LENGTH):  # "\t": no database holds such an id
+            raise not_found(f"no account {account_id!r}")
         try:  # without the check scope the principal is the caller (see on_post)
             account, role = store.accounts.access(account_id, principal["id"])
         except NotFound:
@@ -90,6 +93,8 @@ class CheckResource:
 
     def _fill_facts(self, resource: dict, account_id: str, pid: str, policy: Policy) -> None:
         rid, kind, store = resource.get("id"), resource["kind"], self.services.store
+        if rid is not None and not storable(str(rid), MAX_ID_LENGTH):
+            return  # an id no database holds: nothing stored about it
         owner_role = policy.membership.owner_role
         stored: dict = {}
         try:
