@@ -66,6 +66,8 @@ def _policy(snapshot: Snapshot, body: dict, default_policy: str):
     if not isinstance(name, str) or name not in snapshot.versions:
         raise RequestError(f"no policy named {name!r} is loaded", "policy")
     version = body.get("policy_version")
+    if isinstance(version, float) and version.is_integer():
+        version = int(version)  # JSON's 1.0 is the integer 1 (JSON Schema agrees)
     if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
         raise RequestError("policy_version must be an integer", "policy_version")
     if version is not None and version not in snapshot.versions[name]:

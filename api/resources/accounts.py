@@ -26,6 +26,8 @@ class Accounts:
         policies = self.services.policies
         name = body.get("policy", policies.default_policy)
         version = body.get("policy_version")
+        if isinstance(version, float):  # JSON Schema's integers include 1.0; storage wants 1
+            version = int(version)
         try:
             policy = policies.snapshot.get(name, version)
         except KeyError:

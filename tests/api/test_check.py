@@ -113,6 +113,17 @@ def test_unknown_account_is_404(service):
     assert check(service, body).status == 404
 
 
+def test_an_integral_float_version_is_that_version(service, owner):
+    # Found by schemathesis: JSON Schema counts 1.0 as an integer; storage wanted an int (500).
+    created = owner.post("/v1/accounts", {"name": "Floats", "policy_version": 1.0})
+    assert created.status == 201, created.json
+    assert created.json["policy_version"] == 1
+    body = {"principal": {"id": "alice", "role": "owner"}, "policy_version": 1.0,
+            "resources": [{"kind": "report", "actions": ["view"]}]}
+    answered = check(service, body)
+    assert answered.status == 200 and answered.json["version"] == 1, answered.json
+
+
 def test_ids_no_database_could_hold_are_not_found_not_errors(service, account):
     # Found by schemathesis: whitespace-only ids reached Pony lookups, which refuse them (500).
     blank = {"principal": {"id": "alice"}, "account_id": "\t",
