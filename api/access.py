@@ -13,13 +13,13 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from api.auth import Caller
-from api.decision_log import DecisionLog
-from api.metrics import Metrics
-from api.policy_set import PolicySet
-from api.problems import Problem, forbidden, not_found
-from engine import Decision, Policy
-from storage import Store
+from rolebook.api.auth import Caller
+from rolebook.api.decision_log import DecisionLog
+from rolebook.api.metrics import Metrics
+from rolebook.api.policy_set import PolicySet
+from rolebook.api.problems import Problem, forbidden, not_found
+from rolebook.engine import Decision, Policy
+from rolebook.storage import Store
 
 
 @dataclass

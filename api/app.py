@@ -6,20 +6,20 @@ import falcon
 import orjson
 from falcon import media
 
-from api import problems
-from api.access import Services
-from api.auth import AuthMiddleware, Verifier
-from api.config import Config
-from api.contract import QueryMiddleware
-from api.decision_log import DecisionLog
-from api.limits import BodyLimitMiddleware
-from api.mail import mailer_for
-from api.metrics import Metrics, MetricsMiddleware, MetricsResource
-from api.policy_set import PolicySet
-from api.resources import accounts, audit, check, health, invitations, members, policies
-from api.resources.accept_page import AcceptPage
-from storage import Store
-from storage.account_cache import STAMPS_FILE, AccountCache, Stamps
+from rolebook.api import problems
+from rolebook.api.access import Services
+from rolebook.api.auth import AuthMiddleware, Verifier
+from rolebook.api.config import Config
+from rolebook.api.contract import QueryMiddleware
+from rolebook.api.decision_log import DecisionLog
+from rolebook.api.limits import BodyLimitMiddleware
+from rolebook.api.mail import mailer_for
+from rolebook.api.metrics import Metrics, MetricsMiddleware, MetricsResource
+from rolebook.api.policy_set import PolicySet
+from rolebook.api.resources import accounts, audit, check, health, invitations, members, policies
+from rolebook.api.resources.accept_page import AcceptPage
+from rolebook.storage import Store
+from rolebook.storage.account_cache import STAMPS_FILE, AccountCache, Stamps
 
 
 def routes(services: Services) -> list[tuple[str, object]]:

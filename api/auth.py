@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import falcon
 import jwt
 
-from api.config import Config, jwt_secret
-from api.problems import Problem
+from rolebook.api.config import Config, jwt_secret
+from rolebook.api.problems import Problem
 
 VERIFIED_CACHE_SIZE = 4096
 CHECK_SCOPE = "check"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from api.commands import COMMANDS
+from rolebook.api.commands import COMMANDS
 
 
 def build_parser() -> argparse.ArgumentParser:

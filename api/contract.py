@@ -17,14 +17,14 @@ import orjson
 import yaml
 from jsonschema import Draft202012Validator
 
-from api.problems import Problem, bad_request, not_found
-from api.schema_code import compile_predicate
+from rolebook.api.problems import Problem, bad_request, not_found
+from rolebook.api.schema_code import compile_predicate
 
 
 @cache
 def openapi() -> dict:
     # api/openapi.yaml links to the repository's openapi.yaml, so a built wheel carries it.
-    text = resources.files("api").joinpath("openapi.yaml").read_text(encoding="utf-8")
+    text = resources.files("rolebook.api").joinpath("openapi.yaml").read_text(encoding="utf-8")
     return yaml.safe_load(text)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from api.problems import Problem
+from rolebook.api.problems import Problem
 
 
 class BodyLimitMiddleware:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import falcon
 
-from api.problems import bad_request
+from rolebook.api.problems import bad_request
 
 DEFAULT_LIMIT, MAX_LIMIT = 50, 200
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from engine import Policy, PolicyLoadError, Problem, Snapshot, load_snapshot
+from rolebook.engine import Policy, PolicyLoadError, Problem, Snapshot, load_snapshot
 
 log = logging.getLogger("rolebook.policies")
 

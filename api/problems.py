@@ -12,7 +12,7 @@ import falcon
 import orjson
 from pony.orm.dbapiprovider import DBException
 
-from storage import errors as storage_errors
+from rolebook.storage import errors as storage_errors
 
 PROBLEM_TYPE = "https://rolebook.dev/problems/"
 log = logging.getLogger("rolebook.api")

@@ -22,12 +22,12 @@ import time
 from pony.orm.dbapiprovider import DBException
 from waitress.server import create_server
 
-from api.app import build_services, create_app
-from api.config import SETTINGS, Config, jwt_secret
-from api.mail import from_url
-from api.policy_set import PolicySet
-from engine import PolicyLoadError, Snapshot
-from storage import Store
+from rolebook.api.app import build_services, create_app
+from rolebook.api.config import SETTINGS, Config, jwt_secret
+from rolebook.api.mail import from_url
+from rolebook.api.policy_set import PolicySet
+from rolebook.engine import PolicyLoadError, Snapshot
+from rolebook.storage import Store
 
 log = logging.getLogger("rolebook.server")
 CONTROL_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -105,11 +105,16 @@ def run_worker(config: Config, sock: socket.socket) -> None:
         drained.set()
         _thread.interrupt_main()  # runs on_term in the main thread, which leaves server.run()
 
-    draining, handed_over, drained = threading.Event(), threading.Event(), threading.Event()
+    draining, handed_over, drained, stopping = (threading.Event() for _ in range(4))
 
     def on_term(signum, frame):
         if drained.is_set():
-            raise KeyboardInterrupt  # waitress's run() stops its loop on this
+            # Once: the same signal from the group and from the supervisor may both land after
+            # the drain, and a second interrupt would escape run() or the cleanup after it.
+            if not stopping.is_set():
+                stopping.set()
+                raise KeyboardInterrupt  # waitress's run() stops its loop on this
+            return
         # Once only: a worker may hear SIGTERM or Ctrl-C's SIGINT both from its process group
         # and from the supervisor.
         if draining.is_set():

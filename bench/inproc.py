@@ -57,9 +57,9 @@ def reference_system() -> System:
 # ---------------------------------------------------------------- rolebook
 def rolebook_system() -> System:
     try:
-        from engine import load_snapshot  # type: ignore[import-not-found]
+        from rolebook.engine import load_snapshot  # type: ignore[import-not-found]
     except Exception as exc:  # the engine is still being written; skip, don't crash
-        raise Unavailable(f"cannot import engine.load_snapshot: {exc!r}") from exc
+        raise Unavailable(f"cannot import rolebook.engine.load_snapshot: {exc!r}") from exc
     try:
         snapshot = load_snapshot(str(ROOT / "policies"))
         policy = snapshot.get("convert")

@@ -285,7 +285,7 @@ def start_cerbos(binary: Path) -> Server:
 
 def _cli(args: list[str], env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "api.cli", *args],
+        [sys.executable, "-m", "rolebook", *args],
         capture_output=True,
         text=True,
         env=env,
@@ -357,7 +357,7 @@ def start_rolebook(workers: int = 2, extra: Sequence[str] = ()) -> Server:
         token_args += ["--data-dir", str(data_dir)]
 
     log = workdir / "rolebook.log"
-    proc = _spawn([sys.executable, "-m", "api.cli", *cmd], env, log, ROOT)
+    proc = _spawn([sys.executable, "-m", "rolebook", *cmd], env, log, ROOT)
     base = f"http://{HOST}:{port}"
     server = Server(
         name="rolebook",

@@ -54,12 +54,12 @@ from typing import Any
 import falcon.testing
 from pony.orm import db_session
 
-from api.app import build_services, create_app
-from api.auth import mint
-from api.config import Config
-from storage import Store
-from storage.account_cache import STAMPS_FILE, AccountCache, Stamps
-from storage.base import encode_cursor
+from rolebook.api.app import build_services, create_app
+from rolebook.api.auth import mint
+from rolebook.api.config import Config
+from rolebook.storage import Store
+from rolebook.storage.account_cache import STAMPS_FILE, AccountCache, Stamps
+from rolebook.storage.base import encode_cursor
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from engine.conditions import fact_variable
+from rolebook.engine.conditions import fact_variable
 
 CHECKS = {
     "role": "{v}.__class__ is str and {v} in RANKS",

@@ -11,13 +11,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from engine.codegen import generate
-from engine.conditions import ConditionError, Node, Scope, compile_condition
-from engine.decision import Decision
-from engine.evaluate import Plan, Policy, Rule
-from engine.loader import Source
-from engine.problems import Problem
-from engine.vocabulary import DEFAULT_DENY
+from rolebook.engine.codegen import generate
+from rolebook.engine.conditions import ConditionError, Node, Scope, compile_condition
+from rolebook.engine.decision import Decision
+from rolebook.engine.evaluate import Plan, Policy, Rule
+from rolebook.engine.loader import Source
+from rolebook.engine.problems import Problem
+from rolebook.engine.vocabulary import DEFAULT_DENY
 
 MEMBERSHIP_DEFAULTS = {"invitation_requires_names": False}
 

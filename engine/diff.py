@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import yaml
 
-from engine.decision import Decision
-from engine.evaluate import Policy
+from rolebook.engine.decision import Decision
+from rolebook.engine.evaluate import Policy
 
 PRINCIPAL_ID = "u_principal"
 OTHER_ID = "u_other"

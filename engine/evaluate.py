@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
-from engine.conditions import Node, Unevaluable
-from engine.decision import Decision
-from engine.vocabulary import DEFAULT_DENY
+from rolebook.engine.conditions import Node, Unevaluable
+from rolebook.engine.decision import Decision
+from rolebook.engine.vocabulary import DEFAULT_DENY
 
 
 @dataclass(frozen=True)

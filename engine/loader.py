@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from engine.problems import Problem
+from rolebook.engine.problems import Problem
 
 Path = tuple[str | int, ...]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from engine.evaluate import Plan, Policy
+from rolebook.engine.evaluate import Plan, Policy
 
 SYMBOLS = {"allow": "yes", "deny": "no"}
 

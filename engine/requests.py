@@ -7,7 +7,7 @@ before calling; offline there is no storage, so the role must be given.
 
 from __future__ import annotations
 
-from engine.snapshot import Snapshot
+from rolebook.engine.snapshot import Snapshot
 
 
 class RequestError(ValueError):

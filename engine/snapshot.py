@@ -12,11 +12,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.compiler import compile_policy
-from engine.evaluate import Policy
-from engine.loader import load_source
-from engine.problems import PolicyLoadError, Problem
-from engine.validate import FILE_NAME, schema_problems, semantic_problems
+from rolebook.engine.compiler import compile_policy
+from rolebook.engine.evaluate import Policy
+from rolebook.engine.loader import load_source
+from rolebook.engine.problems import PolicyLoadError, Problem
+from rolebook.engine.validate import FILE_NAME, schema_problems, semantic_problems
 
 
 def policy_files(path: str | Path) -> list[Path]:

@@ -18,18 +18,18 @@ from pathlib import Path
 import yaml
 from jsonschema import Draft202012Validator
 
-from engine.decision import Decision
-from engine.evaluate import Policy
-from engine.loader import Source, load_source
-from engine.problems import Problem
-from engine.snapshot import Snapshot
+from rolebook.engine.decision import Decision
+from rolebook.engine.evaluate import Policy
+from rolebook.engine.loader import Source, load_source
+from rolebook.engine.problems import Problem
+from rolebook.engine.snapshot import Snapshot
 
 SUITE_GLOB = "*_test.y*ml"
 
 
 @cache
 def _validator() -> Draft202012Validator:
-    text = resources.files("engine").joinpath("policy_test.schema.json").read_text()
+    text = resources.files("rolebook.engine").joinpath("policy_test.schema.json").read_text()
     return Draft202012Validator(json.loads(text))
 
 

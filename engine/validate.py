@@ -15,16 +15,16 @@ from pathlib import PurePath
 
 from jsonschema import Draft202012Validator
 
-from engine.loader import Source
-from engine.problems import Problem
-from engine.vocabulary import RESERVED_RULE_NAMES, SERVICE_ATTRIBUTES, SERVICE_KINDS
+from rolebook.engine.loader import Source
+from rolebook.engine.problems import Problem
+from rolebook.engine.vocabulary import RESERVED_RULE_NAMES, SERVICE_ATTRIBUTES, SERVICE_KINDS
 
 FILE_NAME = re.compile(r"^v([1-9][0-9]*)\.ya?ml$")
 
 
 @cache
 def schema() -> dict:
-    return json.loads(resources.files("engine").joinpath("policy.schema.json").read_text())
+    return json.loads(resources.files("rolebook.engine").joinpath("policy.schema.json").read_text())
 
 
 @cache

@@ -4,7 +4,7 @@ Knows nothing of roles or products: role names, the owner role and every decisio
 arrive from the caller. See `storage.store.Store` for construction.
 """
 
-from storage.errors import (
+from rolebook.storage.errors import (
     Conflict,
     Denied,
     Gone,
@@ -13,7 +13,7 @@ from storage.errors import (
     StorageError,
     WrongUser,
 )
-from storage.store import Store
+from rolebook.storage.store import Store
 
 __all__ = [
     "Conflict",

@@ -29,8 +29,8 @@ from typing import Any
 
 from pony.orm import select
 
-from storage import claims
-from storage.base import (
+from rolebook.storage import claims
+from rolebook.storage.base import (
     Decide,
     Repository,
     check_limit,
@@ -39,8 +39,8 @@ from storage.base import (
     enforce,
     iso,
 )
-from storage.errors import NotFound
-from storage.users import Users, upsert
+from rolebook.storage.errors import NotFound
+from rolebook.storage.users import Users, upsert
 
 ACCOUNT_FIELDS = ("id", "name", "policy", "policy_version", "created_at", "created_by",
                   "version")

@@ -16,7 +16,7 @@ from typing import Any
 
 from pony.orm import desc, select
 
-from storage.base import Repository, check_limit, decode_cursor, encode_cursor, iso
+from rolebook.storage.base import Repository, check_limit, decode_cursor, encode_cursor, iso
 
 
 def event_dict(event: Any) -> dict[str, Any]:

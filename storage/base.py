@@ -25,8 +25,8 @@ from pony.orm import (
 )
 from pony.orm.dbapiprovider import IntegrityError
 
-from storage.account_cache import AccountCache
-from storage.errors import Conflict, Denied, NotFound
+from rolebook.storage.account_cache import AccountCache
+from rolebook.storage.errors import Conflict, Denied, NotFound
 
 T = TypeVar("T")
 Clock = Callable[[], datetime]

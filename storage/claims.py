@@ -14,7 +14,7 @@ from typing import Any
 
 from pony.orm import Database
 
-from storage.errors import Conflict
+from rolebook.storage.errors import Conflict
 
 TAKEN = "this email address already belongs to another account"
 

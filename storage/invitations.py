@@ -47,9 +47,9 @@ from typing import Any
 
 from pony.orm import desc, select
 
-from storage import claims
-from storage.accounts import account_dict
-from storage.base import (
+from rolebook.storage import claims
+from rolebook.storage.accounts import account_dict
+from rolebook.storage.base import (
     Decide,
     Repository,
     check_limit,
@@ -58,9 +58,9 @@ from storage.base import (
     enforce,
     iso,
 )
-from storage.errors import Conflict, Gone, NotFound, RateLimited, WrongUser
-from storage.members import member_dict
-from storage.users import Users, upsert
+from rolebook.storage.errors import Conflict, Gone, NotFound, RateLimited, WrongUser
+from rolebook.storage.members import member_dict
+from rolebook.storage.users import Users, upsert
 
 MakeMessage = Callable[[dict[str, Any], str], tuple[str, str, str, str | None]]
 STATUSES = ("pending", "accepted", "expired", "revoked")

@@ -25,8 +25,8 @@ from typing import Any
 
 from pony.orm import select
 
-from storage import claims
-from storage.base import (
+from rolebook.storage import claims
+from rolebook.storage.base import (
     Decide,
     Repository,
     check_limit,
@@ -35,7 +35,7 @@ from storage.base import (
     enforce,
     iso,
 )
-from storage.errors import NotFound
+from rolebook.storage.errors import NotFound
 
 MEMBER_FIELDS = ("user_id", "email", "first_name", "last_name", "role")
 

@@ -25,8 +25,8 @@ from typing import Any
 
 from pony.orm import select
 
-from storage.base import Repository, check_limit, iso
-from storage.errors import NotFound
+from rolebook.storage.base import Repository, check_limit, iso
+from rolebook.storage.errors import NotFound
 
 
 def message_dict(row: Any) -> dict[str, Any]:

@@ -18,16 +18,16 @@ from urllib.parse import unquote, urlsplit
 
 from pony.orm import Database, db_session
 
-from storage.account_cache import AccountCache
-from storage.accounts import Accounts
-from storage.audit import Audit
-from storage.base import Clock, utc_now
-from storage.entities import define_entities
-from storage.invitations import Invitations
-from storage.members import Members
-from storage.outbox import OutboxRepo
-from storage.postgres import LeanPGProvider
-from storage.users import Users
+from rolebook.storage.account_cache import AccountCache
+from rolebook.storage.accounts import Accounts
+from rolebook.storage.audit import Audit
+from rolebook.storage.base import Clock, utc_now
+from rolebook.storage.entities import define_entities
+from rolebook.storage.invitations import Invitations
+from rolebook.storage.members import Members
+from rolebook.storage.outbox import OutboxRepo
+from rolebook.storage.postgres import LeanPGProvider
+from rolebook.storage.users import Users
 
 SQLITE_LOCK_TIMEOUT_SECONDS = 30.0
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from storage.base import Repository
-from storage.errors import Conflict, NotFound
+from rolebook.storage.base import Repository
+from rolebook.storage.errors import Conflict, NotFound
 
 
 def user_dict(user: Any) -> dict[str, Any]:

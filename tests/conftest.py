@@ -11,8 +11,8 @@ from pathlib import Path
 import falcon.testing
 import pytest
 
-from api.app import build_services, create_app
-from api.config import Config
+from rolebook.api.app import build_services, create_app
+from rolebook.api.config import Config
 from tests.support import postgres
 from tests.support.client import User, in_process
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import yaml
 
-from api import contract
-from api.app import routes
-from api.config import SETTINGS
+from rolebook.api import contract
+from rolebook.api.app import routes
+from rolebook.api.config import SETTINGS
 
 REPO = Path(__file__).resolve().parent.parent
 README = (REPO / "README.md").read_text()
@@ -75,9 +75,10 @@ def test_ci_runs_the_readme_test_command():
 
 def test_the_service_validates_against_the_repositorys_openapi_yaml_and_ships_it():
     # api/openapi.yaml is a link, so the contract is one file and a wheel's package data
-    # (`api = ["*.yaml"]`) carries its content: an installed service finds it without the repo.
+    # (`"rolebook.api" = ["*.yaml"]`) carries its content: an installed service finds it
+    # without the repo.
     shipped = REPO / "api" / "openapi.yaml"
     assert shipped.is_symlink() and shipped.resolve() == (REPO / "openapi.yaml").resolve()
     assert "*.yaml" in tomllib.loads((REPO / "pyproject.toml").read_text())[
-        "tool"]["setuptools"]["package-data"]["api"]
+        "tool"]["setuptools"]["package-data"]["rolebook.api"]
     assert contract.openapi() == OPENAPI

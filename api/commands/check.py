@@ -6,9 +6,9 @@ import json
 import os
 import sys
 
-from api.config import Config
-from engine import PolicyLoadError, load_snapshot
-from engine.requests import RequestError, answer
+from rolebook.api.config import Config
+from rolebook.engine import PolicyLoadError, load_snapshot
+from rolebook.engine.requests import RequestError, answer
 
 
 def register(sub) -> None:

@@ -6,10 +6,17 @@ import os
 import sys
 from pathlib import Path
 
-from api.config import Config
-from engine import PolicyLoadError, Snapshot, build_files, load_snapshot, policy_files, testing
-from engine import diff as diffing
-from engine import matrix as matrices
+from rolebook.api.config import Config
+from rolebook.engine import (
+    PolicyLoadError,
+    Snapshot,
+    build_files,
+    load_snapshot,
+    policy_files,
+    testing,
+)
+from rolebook.engine import diff as diffing
+from rolebook.engine import matrix as matrices
 
 
 def default_policy_dir() -> str:

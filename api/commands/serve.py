@@ -6,7 +6,7 @@ import logging
 import os
 import shutil
 
-from api.config import add_arguments, from_arguments
+from rolebook.api.config import add_arguments, from_arguments
 
 
 def register(sub) -> None:
@@ -19,7 +19,9 @@ def run(args) -> int:
     config = from_arguments(args)
     if config.effective_workers > 1:
         share_metrics_between_workers(config.data_path / "metrics")
-    from api.server import serve  # imports prometheus_client, which reads the variable once
+    from rolebook.api.server import (
+        serve,  # imports prometheus_client, which reads the variable once
+    )
 
 
     logging.basicConfig(level=config.log_level.upper(),

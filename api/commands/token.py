@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from api.auth import mint
-from api.config import add_arguments, from_arguments
+from rolebook.api.auth import mint
+from rolebook.api.config import add_arguments, from_arguments
 
 DURATION = re.compile(r"^(\d+)([smhd])$")
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -6,7 +6,7 @@
     sender.OutboxSender              a thread per process that delivers due outbox rows
 """
 
-from api.mail.sender import OutboxSender, mailer_for
-from api.mail.transports import MaildirTransport, SmtpTransport, from_url
+from rolebook.api.mail.sender import OutboxSender, mailer_for
+from rolebook.api.mail.transports import MaildirTransport, SmtpTransport, from_url
 
 __all__ = ["MaildirTransport", "OutboxSender", "SmtpTransport", "from_url", "mailer_for"]

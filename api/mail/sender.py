@@ -18,8 +18,8 @@ import logging
 import threading
 from datetime import timedelta
 
-from api.mail.compose import rfc5322
-from api.mail.transports import PermanentFailure, from_url
+from rolebook.api.mail.compose import rfc5322
+from rolebook.api.mail.transports import PermanentFailure, from_url
 
 log = logging.getLogger("rolebook.mail")
 

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import falcon
 
-from api.access import Services
-from storage import errors as storage_errors
+from rolebook.api.access import Services
+from rolebook.storage import errors as storage_errors
 
 TEMPLATE = (Path(__file__).resolve().parent.parent / "accept_page.html").read_text(
     encoding="utf-8")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import falcon
 
-from api import contract
-from api.access import Services, account_access, decider, require
-from api.pagination import listing, page_params
-from api.problems import bad_request
-from engine.matrix import cell
-from engine.vocabulary import SERVICE_KINDS
+from rolebook.api import contract
+from rolebook.api.access import Services, account_access, decider, require
+from rolebook.api.pagination import listing, page_params
+from rolebook.api.problems import bad_request
+from rolebook.engine.matrix import cell
+from rolebook.engine.vocabulary import SERVICE_KINDS
 
 
 def account_view(account: dict, role: str | None, policy) -> dict:

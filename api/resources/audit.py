@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import falcon
 
-from api.access import Services, account_access, require
-from api.pagination import listing, page_params
+from rolebook.api.access import Services, account_access, require
+from rolebook.api.pagination import listing, page_params
 
 
 class AuditLog:

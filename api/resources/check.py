@@ -12,15 +12,15 @@ import time
 
 import falcon
 
-from api import contract
-from api.access import Services, count_effects, log_context, new_decision_id
-from api.auth import CHECK_SCOPE, Caller
-from api.contract import MAX_ID_LENGTH, storable
-from api.problems import bad_request, forbidden, not_found
-from engine import Policy
-from engine.requests import RequestError, answer
-from engine.vocabulary import DEFAULT_DENY
-from storage import NotFound
+from rolebook.api import contract
+from rolebook.api.access import Services, count_effects, log_context, new_decision_id
+from rolebook.api.auth import CHECK_SCOPE, Caller
+from rolebook.api.contract import MAX_ID_LENGTH, storable
+from rolebook.api.problems import bad_request, forbidden, not_found
+from rolebook.engine import Policy
+from rolebook.engine.requests import RequestError, answer
+from rolebook.engine.vocabulary import DEFAULT_DENY
+from rolebook.storage import NotFound
 
 
 class CheckResource:

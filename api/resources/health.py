@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import falcon
 
-from api.access import Services
-from api.problems import Problem
+from rolebook.api.access import Services
+from rolebook.api.problems import Problem
 
 
 class Health:

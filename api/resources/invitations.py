@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import falcon
 
-from api import contract
-from api.access import Services, account_access, decider, require
-from api.mail.compose import invitation_message, valid_address
-from api.pagination import listing, page_params
-from api.problems import bad_request, not_found
-from storage import errors as storage_errors
+from rolebook.api import contract
+from rolebook.api.access import Services, account_access, decider, require
+from rolebook.api.mail.compose import invitation_message, valid_address
+from rolebook.api.pagination import listing, page_params
+from rolebook.api.problems import bad_request, not_found
+from rolebook.storage import errors as storage_errors
 
 STATUSES = ("pending", "accepted", "expired", "revoked")
 

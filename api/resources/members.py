@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import falcon
 
-from api import contract
-from api.access import AccountAccess, Services, account_access, decider, require
-from api.pagination import listing, page_params
-from api.problems import bad_request
+from rolebook.api import contract
+from rolebook.api.access import AccountAccess, Services, account_access, decider, require
+from rolebook.api.pagination import listing, page_params
+from rolebook.api.problems import bad_request
 
 
 def known_role(access: AccountAccess, role: str, field: str) -> str:

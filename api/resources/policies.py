@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import falcon
 
-from api.access import Services
-from api.auth import ADMIN_SCOPE
-from api.problems import Problem, forbidden, not_found
-from engine import PolicyLoadError
-from engine.matrix import build as build_matrix
+from rolebook.api.access import Services
+from rolebook.api.auth import ADMIN_SCOPE
+from rolebook.api.problems import Problem, forbidden, not_found
+from rolebook.engine import PolicyLoadError
+from rolebook.engine.matrix import build as build_matrix
 
 
 def policy_summary(snapshot, policy) -> dict:

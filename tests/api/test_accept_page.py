@@ -20,7 +20,7 @@ from datetime import timedelta
 
 import pytest
 
-from storage.errors import NotFound
+from rolebook.storage.errors import NotFound
 from tests.support.clock import Clock, services_on
 from tests.support.mail import token_of, wait_for_mail
 

@@ -14,7 +14,7 @@ import shutil
 import falcon.testing
 import pytest
 
-from api.app import build_services, create_app
+from rolebook.api.app import build_services, create_app
 from tests.conftest import REPO
 from tests.support.client import User, in_process
 from tests.support.markers import sqlite_only

@@ -15,8 +15,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from api.app import create_app
-from api.auth import mint
+from rolebook.api.app import create_app
+from rolebook.api.auth import mint
 from tests.support.markers import sqlite_only
 
 SECRET = "test-secret-" + "x" * 32

@@ -15,7 +15,7 @@ import re
 
 import pytest
 
-from api.contract import openapi
+from rolebook.api.contract import openapi
 from tests.support.membership import invite, join, snapshot
 
 PREFIX = "/v1/accounts/{account_id}"

@@ -16,9 +16,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from api.config import Config
-from api.mail.compose import accept_link, invitation_message, rfc5322, valid_address
-from api.mail.transports import MaildirTransport, SmtpTransport, from_url
+from rolebook.api.config import Config
+from rolebook.api.mail.compose import accept_link, invitation_message, rfc5322, valid_address
+from rolebook.api.mail.transports import MaildirTransport, SmtpTransport, from_url
 from tests.support.mail import parts, read_maildir
 
 INVITATION = {"id": "inv_1", "account_id": "acc_1", "email": "bob@example.com", "role": "edit",

@@ -17,10 +17,10 @@ from datetime import datetime, timedelta
 import pytest
 from pony.orm import db_session
 
-from api.mail.sender import OutboxSender
-from storage import Store
-from storage.base import iso, utc_now
-from storage.invitations import hash_token
+from rolebook.api.mail.sender import OutboxSender
+from rolebook.storage import Store
+from rolebook.storage.base import iso, utc_now
+from rolebook.storage.invitations import hash_token
 from tests.support.mail import wait_for
 from tests.support.membership import SetupDecision
 

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from api import contract
-from api.schema_code import compile_predicate
+from rolebook.api import contract
+from rolebook.api.schema_code import compile_predicate
 
 COMPONENTS = sorted(contract.openapi()["components"]["schemas"])
 SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-2, 3), st.sampled_from([

@@ -14,9 +14,9 @@ from pathlib import Path
 import hypothesis
 import schemathesis
 
-from api.app import build_services, create_app
-from api.auth import mint
-from api.config import Config
+from rolebook.api.app import build_services, create_app
+from rolebook.api.auth import mint
+from rolebook.api.config import Config
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = Path(tempfile.mkdtemp(prefix="rolebook-schemathesis-"))

@@ -26,7 +26,7 @@ SECRET = "e2e-secret-" + "e" * 32
 
 
 def rolebook(*args: str, data_dir) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "api", *args, "--data-dir", str(data_dir)],
+    return subprocess.run([sys.executable, "-m", "rolebook", *args, "--data-dir", str(data_dir)],
                           cwd=REPO, capture_output=True, text=True, timeout=60,
                           env={**os.environ, "PYTHONPATH": str(REPO)})
 
@@ -87,7 +87,7 @@ def test_refuses_to_start_without_valid_policies(tmp_path):
     (policies / "anytrack/v1.yaml").write_text(
         text.replace("min_role: manager\n", "min_role: overlord\n", 1))
     result = subprocess.run(
-        [sys.executable, "-m", "api", "serve", "--port", str(live.free_port()),
+        [sys.executable, "-m", "rolebook", "serve", "--port", str(live.free_port()),
          "--data-dir", str(tmp_path / "var"), "--policy-dir", str(policies)],
         cwd=REPO, capture_output=True, text=True, timeout=60,
         env={**os.environ, "PYTHONPATH": str(REPO)})

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import build, load_snapshot
+from rolebook.engine import build, load_snapshot
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICY_DIR = ROOT / "policies"

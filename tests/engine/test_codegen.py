@@ -13,7 +13,7 @@ from conftest import POLICY_DIR
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import load_snapshot
+from rolebook.engine import load_snapshot
 
 POLICIES = load_snapshot(POLICY_DIR).all()
 CONDITIONAL = [(policy, key) for policy in POLICIES for key, entry in policy.table.items()

@@ -9,7 +9,7 @@ from conftest import POLICY_DIR
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import load_snapshot
+from rolebook.engine import load_snapshot
 
 POLICIES = load_snapshot(POLICY_DIR).all()
 MEMBER_FACTS = ("target_user_id", "target_role", "new_role", "owner_count", "is_self")

@@ -8,9 +8,9 @@ import json
 
 from conftest import CONVERT
 
-from api.cli import main
-from engine import load_snapshot, matrix
-from engine.diff import diff
+from rolebook.api.cli import main
+from rolebook.engine import load_snapshot, matrix
+from rolebook.engine.diff import diff
 
 
 def row(table, kind, action):

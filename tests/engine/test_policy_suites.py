@@ -8,7 +8,7 @@ from collections import defaultdict
 import pytest
 from conftest import POLICY_DIR
 
-from engine import matrix, testing
+from rolebook.engine import matrix, testing
 
 SUITES = testing.locate(POLICY_DIR)[1]
 

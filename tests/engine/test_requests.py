@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.requests import RequestError, answer
+from rolebook.engine.requests import RequestError, answer
 
 BODY = {"principal": {"id": "u_7", "role": "edit"}, "account_id": "acc_3",
         "policy": "convert", "policy_version": 1,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from conftest import CONVERT, edited, problems_of
 
-from engine import build
+from rolebook.engine import build
 
 
 def line_of(text: str, needle: str, nth: int = 1) -> int:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from storage import Store
+from rolebook.storage import Store
 from tests.support import postgres
 
 RANK = {"read": 1, "edit": 2, "owner": 3}

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import pytest
 
-from storage import NotFound, Store
-from storage.account_cache import STAMPS_FILE, AccountCache, Stamps
+from rolebook.storage import NotFound, Store
+from rolebook.storage.account_cache import STAMPS_FILE, AccountCache, Stamps
 from tests.storage.conftest import OWNER, decide
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from storage import Conflict, Denied, NotFound, Store
-from storage.postgres import LeanPGProvider
-from storage.store import bind_arguments
+from rolebook.storage import Conflict, Denied, NotFound, Store
+from rolebook.storage.postgres import LeanPGProvider
+from rolebook.storage.store import bind_arguments
 
 
 def test_create_makes_creator_first_owner(store, new_account):

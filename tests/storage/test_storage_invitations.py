@@ -13,8 +13,8 @@ from datetime import timedelta
 import pytest
 from pony.orm import db_session
 
-from storage import Conflict, Denied, Gone, NotFound, RateLimited, WrongUser
-from storage.base import encode_cursor
+from rolebook.storage import Conflict, Denied, Gone, NotFound, RateLimited, WrongUser
+from rolebook.storage.base import encode_cursor
 
 TABLES = ("rb_user", "rb_account", "rb_membership", "rb_invitation", "rb_email_claim",
           "rb_audit_event", "rb_outbox")

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from storage import Conflict, Denied, NotFound
-from storage.base import decode_cursor, encode_cursor
+from rolebook.storage import Conflict, Denied, NotFound
+from rolebook.storage.base import decode_cursor, encode_cursor
 
 
 def test_list_pages_by_user_id_and_filters_by_role(store, new_account, join):

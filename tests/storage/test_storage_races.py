@@ -14,7 +14,7 @@ from functools import partial
 import pytest
 from pony.orm import db_session
 
-from storage import Conflict, Gone
+from rolebook.storage import Conflict, Gone
 
 ROUNDS = 6
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import falcon.testing
 
-from api.auth import mint
-from api.config import Config
+from rolebook.api.auth import mint
+from rolebook.api.config import Config
 
 
 @dataclass

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from api.app import build_services
-from storage import Store
-from storage.base import utc_now
+from rolebook.api.app import build_services
+from rolebook.storage import Store
+from rolebook.storage.base import utc_now
 
 
 class Clock:

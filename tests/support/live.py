@@ -48,7 +48,7 @@ def start(data_dir: Path, *extra: str, env: dict | None = None,
     port = free_port()
     log = data_dir / "server.log"
     data_dir.mkdir(parents=True, exist_ok=True)
-    args = [sys.executable, "-m", "api", "serve", "--port", str(port),
+    args = [sys.executable, "-m", "rolebook", "serve", "--port", str(port),
             "--data-dir", str(data_dir), "--policy-dir", str(REPO / "policies"), *extra]
     with open(log, "wb") as out:
         # A process group of its own, as under a terminal or a service manager, so tests can

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from storage import Store
+from rolebook.storage import Store
 from tests.support.membership import all_audit, join, members_of
 
 # Members of every arranged account besides the owners, per policy.

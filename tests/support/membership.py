@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from storage import Store
+from rolebook.storage import Store
 
 
 @dataclass(frozen=True)

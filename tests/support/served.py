@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
-from storage import Store
-from storage.account_cache import STAMPS_FILE, AccountCache, Stamps
+from rolebook.storage import Store
+from rolebook.storage.account_cache import STAMPS_FILE, AccountCache, Stamps
 from tests.support import live, postgres
 from tests.support.client import users_of
 

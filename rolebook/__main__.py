@@ -1,0 +1,5 @@
+import sys
+
+from rolebook.api.cli import main
+
+sys.exit(main())
