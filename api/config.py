@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, make_dataclass, replace
 from pathlib import Path
 
 
@@ -20,6 +20,7 @@ class Setting:
     default: object = None
     type: type = str
     choices: tuple | None = None
+    shown: str = ""  # how --help states a default that is computed at start (empty: the value)
 
     @property
     def flag(self) -> str:
@@ -29,27 +30,32 @@ class Setting:
     def env(self) -> str:
         return "ROLEBOOK_" + self.name.upper()
 
+    @property
+    def default_text(self) -> str:
+        return self.shown or repr(self.default)
+
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("host", "address to listen on", "127.0.0.1"),
     Setting("port", "port to listen on", 8080, int),
-    Setting("workers", "server processes sharing the port (default: two per core)", 0, int),
+    Setting("workers", "server processes sharing the port", 0, int, shown="two per core"),
     Setting("threads", "request threads per process", 8, int),
     Setting("data_dir", "folder for the SQLite database, the Maildir and the signing key",
             "./var"),
-    Setting("database_url", "database URL (default: SQLite in the data dir; "
-            "postgresql://user@host:port/db for several instances)", ""),
-    Setting("policy_dir", "folder of policies/<name>/v<N>.yaml", "./policies"),
+    Setting("database_url", "database URL; postgresql://user@host:port/db for several "
+            "instances", "", shown="SQLite in the data dir"),
+    Setting("policy_dir", "folder of policies: <name>/v<N>.yaml", "./policies"),
     Setting("default_policy", "policy of new accounts that name none", "convert"),
-    Setting("pin", "pin active versions, e.g. 'convert@1,anytrack@2' (default: highest)", ""),
-    Setting("mail_url", "maildir:PATH or smtp://[user:pass@]host:port[?starttls=1] "
-            "(default: maildir:<data-dir>/mail)", ""),
+    Setting("pin", "pin active versions, e.g. 'convert@1,anytrack@2'", "",
+            shown="the highest version of each"),
+    Setting("mail_url", "maildir:PATH or smtp://[user:pass@]host:port[?starttls=1]", "",
+            shown="maildir:<data-dir>/mail"),
     Setting("mail_from", "sender address of invitation emails", "rolebook@localhost"),
-    Setting("public_url", "base URL of accept links (default: http://<host>:<port>)", ""),
-    Setting("jwt_secret", "HS256 secret (default: generated once into the data dir)", ""),
+    Setting("public_url", "base URL of accept links", "", shown="http://<host>:<port>"),
+    Setting("jwt_secret", "HS256 secret", "", shown="generated once into <data-dir>/jwt-secret"),
     Setting("jwt_public_key", "PEM public key file: verify RS256/ES256 tokens of an "
-            "identity provider instead of HS256", ""),
-    Setting("jwt_algorithm", "algorithm with --jwt-public-key", "RS256",
+            "identity provider instead of HS256", "", shown="none"),
+    Setting("jwt_algorithm", "algorithm of --jwt-public-key (and of token --private-key)", "RS256",
             choices=("RS256", "ES256")),
     Setting("decision_log", "where decision logs go: 'file' (data dir), 'stdout' or 'off'",
             "file", choices=("file", "stdout", "off")),
@@ -61,31 +67,11 @@ SETTINGS: tuple[Setting, ...] = (
             choices=("auto", "on", "off")),
     Setting("log_level", "logging level", "INFO"),
 )
+BY_NAME = {s.name: s for s in SETTINGS}
 
 
-@dataclass(frozen=True)
-class Config:
-    host: str = "127.0.0.1"
-    port: int = 8080
-    workers: int = 0
-    threads: int = 8
-    data_dir: str = "./var"
-    database_url: str = ""
-    policy_dir: str = "./policies"
-    default_policy: str = "convert"
-    pin: str = ""
-    mail_url: str = ""
-    mail_from: str = "rolebook@localhost"
-    public_url: str = ""
-    jwt_secret: str = ""
-    jwt_public_key: str = ""
-    jwt_algorithm: str = "RS256"
-    decision_log: str = "file"
-    max_body_bytes: int = 1_048_576
-    invitations_per_hour: int = 50
-    account_cache: str = "auto"
-    log_level: str = "INFO"
-    extra: dict = field(default_factory=dict, compare=False)
+class _Derived:
+    """What follows from the settings: computed defaults and parsed values."""
 
     @property
     def effective_workers(self) -> int:
@@ -126,15 +112,25 @@ class Config:
         return out
 
     def with_(self, **changes) -> Config:
-        values = {f.name: getattr(self, f.name) for f in fields(self)}
-        values.update(changes)
-        return Config(**values)
+        return replace(self, **changes)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    for s in SETTINGS:
+# The settings' values, their defaults taken from SETTINGS (written once); `extra` carries
+# test-only knobs (mail polling intervals) that are no user's setting.
+Config = make_dataclass(
+    "Config",
+    [(s.name, s.type, field(default=s.default)) for s in SETTINGS]
+    + [("extra", dict, field(default_factory=dict, compare=False))],
+    bases=(_Derived,), frozen=True, namespace={"__module__": __name__},
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser, names: tuple[str, ...] = ()) -> None:
+    """The settings as flags (all, or those named), each saying its variable and default."""
+    for s in (BY_NAME[n] for n in names) if names else SETTINGS:
         parser.add_argument(s.flag, dest=s.name, type=s.type, choices=s.choices, default=None,
-                            help=f"{s.help} [env {s.env}; default {s.default!r}]")
+                            metavar="N" if s.type is int else None,
+                            help=f"{s.help} [env {s.env}; default: {s.default_text}]")
 
 
 def from_arguments(args: argparse.Namespace, environ=os.environ) -> Config:
@@ -153,7 +149,7 @@ def jwt_secret(config: Config) -> str:
     """The configured secret, or one generated once into the data dir (mode 0600)."""
     if config.jwt_secret:
         return config.jwt_secret
-    path = config.data_path / "jwt-secret"
+    path = secret_path(config)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -162,3 +158,19 @@ def jwt_secret(config: Config) -> str:
     with os.fdopen(fd, "w") as out:
         out.write(secrets.token_urlsafe(48))
     return path.read_text().strip()
+
+
+def secret_path(config: Config) -> Path:
+    return config.data_path / "jwt-secret"
+
+
+def existing_jwt_secret(config: Config) -> tuple[str, str] | None:
+    """The secret a running server verifies with, and where it came from; None where there is
+    none yet. Minting never creates one: a new key beside a server would only mint tokens that
+    server refuses."""
+    if config.jwt_secret:
+        return config.jwt_secret, f"{BY_NAME['jwt_secret'].flag} / {BY_NAME['jwt_secret'].env}"
+    path = secret_path(config)
+    if not path.is_file():
+        return None
+    return path.read_text().strip(), str(path)

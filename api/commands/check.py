@@ -3,27 +3,25 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 
-from rolebook.api.config import Config
-from rolebook.engine import PolicyLoadError, load_snapshot
-from rolebook.engine.requests import RequestError, answer
+from rolebook.api.config import add_arguments, from_arguments
 
 
 def register(sub) -> None:
     check = sub.add_parser("check", help="answer /v1/check bodies from JSON lines, offline")
-    check.add_argument("file", nargs="?", default="-", metavar="FILE|-")
-    check.add_argument("--policy-dir", default=None)
-    check.add_argument("--default-policy", default=None)
+    check.add_argument("file", nargs="?", default="-", metavar="FILE|-",
+                       help="JSON lines in the /v1/check shape (default: - for standard input)")
+    add_arguments(check, ("policy_dir", "default_policy"))
     check.add_argument("--explain", action="store_true", help="add each rule's condition values")
     check.set_defaults(run=run)
 
 
 def run(args) -> int:
-    policy_dir = args.policy_dir or os.environ.get("ROLEBOOK_POLICY_DIR", Config.policy_dir)
-    default = args.default_policy or os.environ.get("ROLEBOOK_DEFAULT_POLICY",
-                                                    Config.default_policy)
+    from rolebook.engine import PolicyLoadError, load_snapshot
+
+    config = from_arguments(args)
+    policy_dir, default = config.policy_dir, config.default_policy
     try:
         snapshot = load_snapshot(policy_dir)
     except PolicyLoadError as exc:
@@ -41,6 +39,8 @@ def run(args) -> int:
 
 
 def _answer_lines(snapshot, lines, default: str, explain: bool) -> int:
+    from rolebook.engine.requests import RequestError, answer
+
     failed = False
     for number, line in enumerate(lines, 1):
         if not line.strip():

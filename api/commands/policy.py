@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
-from rolebook.api.config import Config
-from rolebook.engine import (
-    PolicyLoadError,
-    Snapshot,
-    build_files,
-    load_snapshot,
-    policy_files,
-    testing,
-)
-from rolebook.engine import diff as diffing
-from rolebook.engine import matrix as matrices
+from rolebook.api.config import add_arguments, from_arguments
 
-
-def default_policy_dir() -> str:
-    return os.environ.get("ROLEBOOK_POLICY_DIR", Config.policy_dir)
+# The engine (and jsonschema) load when a command runs, not when `--help` is printed.
 
 
 def register(sub) -> None:
@@ -28,28 +15,37 @@ def register(sub) -> None:
     commands = policy.add_subparsers(dest="policy_command", required=True, metavar="COMMAND")
 
     validate = commands.add_parser("validate", help="check policy files and test suites")
-    validate.add_argument("path", nargs="?", default=None,
-                          help="a policy directory or file (default: the policy dir)")
+    validate.add_argument("path", nargs="?", default=None, metavar="PATH",
+                          help="one policy file or folder to check (default: the policy folder)")
+    add_arguments(validate, ("policy_dir",))
     validate.set_defaults(run=run_validate)
 
     test = commands.add_parser("test", help="run the policies' *_test.yaml suites")
-    test.add_argument("path", nargs="?", default=None,
-                      help="a policy directory, one policy's folder, or a suite file")
+    test.add_argument("path", nargs="?", default=None, metavar="PATH",
+                      help="one policy's folder or one suite file to run (default: every suite "
+                      "in the policy folder)")
+    add_arguments(test, ("policy_dir",))
     test.add_argument("--coverage", action="store_true", help="list rules no test exercised")
     test.add_argument("-v", "--verbose", action="store_true", help="print every passing case")
     test.set_defaults(run=run_test)
 
     matrix = commands.add_parser("matrix", help="the role by kind/action table of a version")
-    matrix.add_argument("ref", metavar="NAME[@VERSION]")
-    matrix.add_argument("--policy-dir", default=None)
-    matrix.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    matrix.add_argument("ref", metavar="NAME[@VERSION]",
+                        help="the policy, and a version (default: its highest)")
+    add_arguments(matrix, ("policy_dir",))
+    matrix.add_argument("--format", choices=("text", "markdown", "json"), default="text",
+                        help="output format (default: text)")
     matrix.set_defaults(run=run_matrix)
 
     diff = commands.add_parser("diff", help="every case whose decision differs between versions")
-    diff.add_argument("a", metavar="NAME@A")
-    diff.add_argument("b", metavar="NAME@B")
-    diff.add_argument("--policy-dir", default=None)
+    diff.add_argument("a", metavar="NAME@A", help="the version to compare from")
+    diff.add_argument("b", metavar="NAME@B", help="the version to compare to")
+    add_arguments(diff, ("policy_dir",))
     diff.set_defaults(run=run_diff)
+
+
+def policy_dir(args) -> str:
+    return from_arguments(args).policy_dir
 
 
 def _print_problems(problems, stream=None) -> None:
@@ -58,7 +54,9 @@ def _print_problems(problems, stream=None) -> None:
 
 
 def run_validate(args) -> int:
-    path = Path(args.path or default_policy_dir())
+    from rolebook.engine import build_files, policy_files
+
+    path = Path(args.path or policy_dir(args))
     files = policy_files(path) if path.exists() else []
     if not files:
         print(f"{path}:1:1: $: no policy files found (expected <name>/v<N>.yaml) [parse]")
@@ -80,6 +78,8 @@ def run_validate(args) -> int:
 
 def _suite_problems(path: Path, policies, broken: set[str]) -> list:
     """Suites are checked against the policies that built; a broken policy's suites wait."""
+    from rolebook.engine import Snapshot, testing
+
     snapshot, problems = Snapshot(policies), []
     for file in testing.locate(path)[1]:
         suite, found = testing.load_suite(file)
@@ -89,16 +89,20 @@ def _suite_problems(path: Path, policies, broken: set[str]) -> list:
     return problems
 
 
-def _load(policy_dir: str | Path) -> Snapshot | None:
+def _load(folder: str | Path):
+    from rolebook.engine import PolicyLoadError, load_snapshot
+
     try:
-        return load_snapshot(policy_dir)
+        return load_snapshot(folder)
     except PolicyLoadError as exc:
         _print_problems(exc.problems, sys.stderr)
         return None
 
 
 def run_test(args) -> int:
-    root, files = testing.locate(args.path or default_policy_dir())
+    from rolebook.engine import testing
+
+    root, files = testing.locate(args.path or policy_dir(args))
     snapshot = _load(root)
     if snapshot is None:
         print("0 passed, 1 failed")
@@ -134,7 +138,7 @@ def _split(ref: str, need_version: bool) -> tuple[str, int | None]:
     return name, int(version) if version else None
 
 
-def _get(snapshot: Snapshot, ref: str, need_version: bool = False):
+def _get(snapshot, ref: str, need_version: bool = False):
     name, version = _split(ref, need_version)
     try:
         return snapshot.get(name, version)
@@ -145,7 +149,9 @@ def _get(snapshot: Snapshot, ref: str, need_version: bool = False):
 
 
 def run_matrix(args) -> int:
-    snapshot = _load(args.policy_dir or default_policy_dir())
+    from rolebook.engine import matrix as matrices
+
+    snapshot = _load(policy_dir(args))
     policy = snapshot and _get(snapshot, args.ref)
     if policy is None:
         return 1
@@ -154,7 +160,9 @@ def run_matrix(args) -> int:
 
 
 def run_diff(args) -> int:
-    snapshot = _load(args.policy_dir or default_policy_dir())
+    from rolebook.engine import diff as diffing
+
+    snapshot = _load(policy_dir(args))
     if snapshot is None:
         return 1
     a, b = _get(snapshot, args.a, True), _get(snapshot, args.b, True)

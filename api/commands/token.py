@@ -1,11 +1,11 @@
-"""`rolebook token`: mint a bearer token for the configured key, for curl and tests."""
+"""`rolebook token`: mint a bearer token for the key a server verifies with, for curl and tests."""
 
 from __future__ import annotations
 
 import re
+import sys
 
-from rolebook.api.auth import mint
-from rolebook.api.config import add_arguments, from_arguments
+from rolebook.api.config import BY_NAME, add_arguments, existing_jwt_secret, from_arguments
 
 DURATION = re.compile(r"^(\d+)([smhd])$")
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -19,21 +19,45 @@ def seconds(text: str) -> int:
 
 
 def register(sub) -> None:
-    parser = sub.add_parser("token", help="mint a JWT for the configured key")
+    parser = sub.add_parser("token", help="mint a JWT for the key a server verifies with",
+                            description="Mint a bearer token. It is signed with the server's "
+                            "HS256 key (--jwt-secret, or <data-dir>/jwt-secret that `rolebook "
+                            "serve` creates), or with --private-key for RS256/ES256.")
     parser.add_argument("--sub", required=True, help="user id (the token's subject)")
     parser.add_argument("--email", required=True, help="the user's email address")
-    parser.add_argument("--scope", default="", help="space-separated scopes: check, admin")
-    parser.add_argument("--ttl", default="1h", help="lifetime, e.g. 30m, 1h, 7d (default 1h)")
-    parser.add_argument("--private-key", help="PEM private key to sign RS256/ES256 tokens")
-    add_arguments(parser)
+    parser.add_argument("--scope", default="", help="space-separated scopes: check, admin "
+                        "(default: none)")
+    parser.add_argument("--ttl", default="1h", help="lifetime, e.g. 30m, 1h, 7d (default: 1h)")
+    parser.add_argument("--private-key", metavar="PEM",
+                        help="PEM private key: sign RS256/ES256 instead of HS256")
+    add_arguments(parser, ("data_dir", "jwt_secret", "jwt_algorithm"))
     parser.set_defaults(run=run)
 
 
 def run(args) -> int:
     config = from_arguments(args)
-    key = None
+    try:
+        ttl = seconds(args.ttl)
+    except ValueError as exc:
+        print(f"rolebook token: {exc}", file=sys.stderr)
+        return 2
+    from rolebook.api.auth import mint  # PyJWT and cryptography: only when minting
+
     if args.private_key:
         with open(args.private_key, "rb") as handle:
             key = handle.read()
-    print(mint(config, args.sub, args.email, args.scope, seconds(args.ttl), key))
+        print(f"rolebook token: signed {config.jwt_algorithm} with {args.private_key}",
+              file=sys.stderr)
+        print(mint(config, args.sub, args.email, args.scope, ttl, key))
+        return 0
+    found = existing_jwt_secret(config)
+    if found is None:
+        data_dir = BY_NAME["data_dir"]
+        print(f"rolebook token: no signing key in {config.data_path}: `rolebook serve` creates "
+              f"it on first start; name the server's data folder with {data_dir.flag} / "
+              f"{data_dir.env}, or pass its secret with --jwt-secret", file=sys.stderr)
+        return 2
+    secret, source = found
+    print(f"rolebook token: signed HS256 with the key from {source}", file=sys.stderr)
+    print(mint(config.with_(jwt_secret=secret), args.sub, args.email, args.scope, ttl))
     return 0
