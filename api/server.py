@@ -13,6 +13,7 @@ import contextlib
 import gc
 import logging
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -22,11 +23,10 @@ import time
 from pony.orm.dbapiprovider import DBException
 from waitress.server import create_server
 
-from rolebook.api.app import build_services, create_app
-from rolebook.api.config import SETTINGS, Config, jwt_secret
+from rolebook.api.config import BY_NAME, Config, jwt_secret
 from rolebook.api.mail import from_url
 from rolebook.api.policy_set import PolicySet
-from rolebook.engine import PolicyLoadError, Snapshot
+from rolebook.engine import PolicyLoadError, Snapshot, policy_files
 from rolebook.storage import Store
 
 log = logging.getLogger("rolebook.server")
@@ -50,14 +50,26 @@ class StartupError(Exception):
     """A setting the service cannot start with; the message names the setting and why."""
 
 
+class NoPolicies(StartupError):
+    """A new user's first start, typically outside a checkout: say what to run."""
+
+    def __init__(self, folder: str):
+        super().__init__(f"no policy files in {folder} (expected <name>/v<N>.yaml): run "
+                         f"`rolebook init {folder}` to write the example policies there, or "
+                         f"name your policy folder with {_named('policy_dir')}")
+
+
 def prepare(config: Config) -> Snapshot:
-    """Fail before forking: policies valid, database reachable with its schema, key present."""
-    config.data_path.mkdir(parents=True, exist_ok=True)
+    """Fail before forking: policies valid, database reachable with its schema, key present.
+    The checks that need no disk come first, so a refusal leaves nothing behind."""
+    if not policy_files(config.policy_dir):
+        raise NoPolicies(config.policy_dir)
     snapshot = PolicySet(config.policy_dir, config.pins, config.default_policy).snapshot
     try:
         from_url(config.effective_mail_url)
     except ValueError as exc:
         raise StartupError(f"{_named('mail_url')}: {exc}") from None
+    config.data_path.mkdir(parents=True, exist_ok=True)
     if not config.jwt_public_key:
         jwt_secret(config)
     url = config.effective_database_url
@@ -71,8 +83,7 @@ def prepare(config: Config) -> Snapshot:
 
 def _named(setting: str) -> str:
     """How an operator sets it, so the message says what to change."""
-    found = next(s for s in SETTINGS if s.name == setting)
-    return f"{found.flag} / {found.env}"
+    return f"{BY_NAME[setting].flag} / {BY_NAME[setting].env}"
 
 
 def announce(config: Config, port: int, snapshot: Snapshot) -> None:
@@ -83,6 +94,8 @@ def announce(config: Config, port: int, snapshot: Snapshot) -> None:
 
 
 def run_worker(config: Config, sock: socket.socket) -> None:
+    from rolebook.api.app import build_services, create_app
+
     services = build_services(config)
     app = create_app(config, services)
     # Everything built so far (modules, compiled policies, the contract, ORM metadata) lives as
@@ -163,6 +176,11 @@ def serve(config: Config) -> int:
     workers = config.effective_workers
     try:
         snapshot = prepare(config)
+        if workers > 1:
+            share_metrics_between_workers(config.data_path / "metrics")
+        # Loaded once before forking, after the metrics mode is set (prometheus_client reads it
+        # at import), so workers share the pages.
+        import rolebook.api.app  # noqa: F401
     except PolicyLoadError as exc:
         for problem in exc.problems:
             print(f"rolebook: policy error: {problem}", file=sys.stderr)
@@ -181,6 +199,13 @@ def serve(config: Config) -> int:
     except OSError as exc:
         print(f"rolebook: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr)
         return 2
+
+
+def share_metrics_between_workers(folder) -> None:
+    """Worker processes write metrics to files that /metrics in any of them adds up."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
 
 
 def _worker_process(config: Config, sock: socket.socket, i: int) -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 
 from rolebook.api.config import add_arguments, from_arguments
 
@@ -17,23 +15,11 @@ def register(sub) -> None:
 
 def run(args) -> int:
     config = from_arguments(args)
-    if config.effective_workers > 1:
-        share_metrics_between_workers(config.data_path / "metrics")
-    from rolebook.api.server import (
-        serve,  # imports prometheus_client, which reads the variable once
-    )
-
-
     logging.basicConfig(level=config.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # waitress warns "Task queue depth is N" for every request that waits for a thread: under
     # load, every request, at 4% of a check's CPU. Waiting shows in the latency histogram.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+    from rolebook.api.server import serve
+
     return serve(config)
-
-
-def share_metrics_between_workers(folder) -> None:
-    """Worker processes write metrics to files that /metrics in any of them adds up."""
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
