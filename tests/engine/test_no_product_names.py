@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 from conftest import POLICY_DIR, ROOT
 
-PACKAGES = ("engine", "api", "storage")
+PACKAGES = ("engine", "api", "storage", "rolebook")
 # SPEC.md fixes `--default-policy`'s default as the Convert policy; the settings registry is the
 # one place allowed to say so (and to give an example of --pin).
 ALLOWED = {("api/config.py", "convert"), ("api/config.py", "anytrack")}
