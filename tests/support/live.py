@@ -42,19 +42,27 @@ class LiveServer:
         return self.log.read_text(errors="replace")
 
 
-def start(data_dir: Path, *extra: str, env: dict | None = None,
-          timeout: float = 30.0) -> LiveServer:
-    """Start the server on a free port and wait (bounded) until /healthz answers."""
+def start(data_dir: Path, *extra: str, env: dict | None = None, timeout: float = 30.0,
+          program: tuple[str, ...] = (), cwd: Path = REPO) -> LiveServer:
+    """Start the server on a free port and wait (bounded) until /healthz answers.
+
+    By default this checkout's rolebook with the repository's policies; `program` names another
+    installed `rolebook` (then it runs in `cwd` with its own default policy folder).
+    """
     port = free_port()
     log = data_dir / "server.log"
     data_dir.mkdir(parents=True, exist_ok=True)
-    args = [sys.executable, "-m", "rolebook", "serve", "--port", str(port),
-            "--data-dir", str(data_dir), "--policy-dir", str(REPO / "policies"), *extra]
+    args = [*(program or (sys.executable, "-m", "rolebook")), "serve", "--port", str(port),
+            "--data-dir", str(data_dir)]
+    environment = {**os.environ, **(env or {})}
+    if not program:
+        args += ["--policy-dir", str(REPO / "policies")]
+        environment["PYTHONPATH"] = str(REPO)
     with open(log, "wb") as out:
         # A process group of its own, as under a terminal or a service manager, so tests can
         # signal all of it; pytest's own Ctrl-C does not reach it.
-        process = subprocess.Popen(args, cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
-                                   env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
+        process = subprocess.Popen([*args, *extra], cwd=cwd, stdout=out,
+                                   stderr=subprocess.STDOUT, env=environment,
                                    start_new_session=True)
     server = LiveServer(process, f"http://127.0.0.1:{port}", data_dir, log)
     deadline = time.monotonic() + timeout
