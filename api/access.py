@@ -32,6 +32,7 @@ class Services:
     decisions: DecisionLog
     metrics: Metrics
     mailer: object = None
+    verifier: object = None  # auth.Verifier: /readyz reports a provider whose keys went stale
 
 
 @dataclass(frozen=True)

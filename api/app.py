@@ -63,11 +63,12 @@ def build_services(config: Config, store: Store | None = None) -> Services:
 
 def create_app(config: Config, services: Services | None = None) -> falcon.App:
     services = services or build_services(config)
+    services.verifier = Verifier(config)  # this app's identity settings; /readyz reads it
     json_handler = media.JSONHandler(dumps=orjson.dumps, loads=orjson.loads)
     app = falcon.App(middleware=[
         MetricsMiddleware(services.metrics),
         BodyLimitMiddleware(config.max_body_bytes),
-        AuthMiddleware(Verifier(config)),
+        AuthMiddleware(services.verifier),
         QueryMiddleware(),
     ])
     app.req_options.media_handlers.update({falcon.MEDIA_JSON: json_handler})

@@ -23,7 +23,8 @@ import time
 from pony.orm.dbapiprovider import DBException
 from waitress.server import create_server
 
-from rolebook.api.config import BY_NAME, Config, jwt_secret
+from rolebook.api.auth import IdentityError, Verifier
+from rolebook.api.config import BY_NAME, Config
 from rolebook.api.mail import from_url
 from rolebook.api.policy_set import PolicySet
 from rolebook.engine import PolicyLoadError, Snapshot, policy_files
@@ -70,8 +71,10 @@ def prepare(config: Config) -> Snapshot:
     except ValueError as exc:
         raise StartupError(f"{_named('mail_url')}: {exc}") from None
     config.data_path.mkdir(parents=True, exist_ok=True)
-    if not config.jwt_public_key:
-        jwt_secret(config)
+    try:
+        Verifier(config)  # the built-in key is made once; a provider's keys must be readable
+    except IdentityError as exc:
+        raise StartupError(str(exc)) from None
     url = config.effective_database_url
     try:
         Store(url).close()
