@@ -27,6 +27,7 @@ from rolebook.api.auth import IdentityError, Verifier
 from rolebook.api.config import BY_NAME, Config
 from rolebook.api.mail import from_url
 from rolebook.api.policy_set import PolicySet
+from rolebook.api.server_errors import ProblemChannel
 from rolebook.engine import PolicyLoadError, Snapshot, policy_files
 from rolebook.storage import Store
 
@@ -108,6 +109,7 @@ def run_worker(config: Config, sock: socket.socket) -> None:
     server = create_server(app, sockets=[sock], threads=config.threads,
                            max_request_body_size=config.max_body_bytes,
                            ident="rolebook", clear_untrusted_proxy_headers=True)
+    server.channel_class = ProblemChannel  # waitress's own errors as problem+json
 
     def drain():
         # The interrupt below re-enters on_term, which must have finished starting this
