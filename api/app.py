@@ -16,6 +16,7 @@ from rolebook.api.limits import BodyLimitMiddleware
 from rolebook.api.mail import mailer_for
 from rolebook.api.metrics import Metrics, MetricsMiddleware, MetricsResource
 from rolebook.api.policy_set import PolicySet
+from rolebook.api.request_context import RequestContextMiddleware, RouteNames
 from rolebook.api.resources import accounts, audit, check, health, invitations, members, policies
 from rolebook.api.resources.accept_page import AcceptPage
 from rolebook.storage import Store
@@ -65,8 +66,10 @@ def create_app(config: Config, services: Services | None = None) -> falcon.App:
     services = services or build_services(config)
     services.verifier = Verifier(config)  # this app's identity settings; /readyz reads it
     json_handler = media.JSONHandler(dumps=orjson.dumps, loads=orjson.loads)
+    names = RouteNames([path for path, _ in routes(services)])
     app = falcon.App(middleware=[
-        MetricsMiddleware(services.metrics),
+        RequestContextMiddleware(names, config.access_log == "on"),
+        MetricsMiddleware(services.metrics, names),
         BodyLimitMiddleware(config.max_body_bytes),
         AuthMiddleware(services.verifier),
         QueryMiddleware(),

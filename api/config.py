@@ -86,6 +86,10 @@ SETTINGS: tuple[Setting, ...] = (
             "host's changes would not reach this host's cache", "auto",
             choices=("auto", "on", "off")),
     Setting("log_level", "logging level", "INFO"),
+    Setting("log_format", "log lines as 'text' or 'json'; 'auto' is text on a terminal and JSON "
+            "lines otherwise", "auto", choices=("auto", "text", "json")),
+    Setting("access_log", "one log line per request (method, route, status, duration, request "
+            "id, caller, bytes)", "on", choices=("on", "off")),
 )
 BY_NAME = {s.name: s for s in SETTINGS}
 
