@@ -43,6 +43,20 @@ def register(sub) -> None:
     add_arguments(diff, ("policy_dir",))
     diff.set_defaults(run=run_diff)
 
+    impact = commands.add_parser(
+        "impact", help="replay a decision log against a candidate version: which decisions "
+        "would flip; exit 1 when any does")
+    impact.add_argument("ref", metavar="NAME@CANDIDATE", help="the candidate version")
+    add_arguments(impact, ("policy_dir", "data_dir"))
+    impact.add_argument("--log", metavar="FILE|-", default=None,
+                        help="the decision log to replay, or - for standard input "
+                        "(default: decisions.log in the data dir)")
+    impact.add_argument("--since", metavar="TIME", default=None,
+                        help="only decisions at or after TIME: ISO-8601 (2026-12-01T00:00:00Z) "
+                        "or an age such as 30m, 24h, 7d (default: the whole log)")
+    impact.add_argument("--json", action="store_true", help="print the report as JSON")
+    impact.set_defaults(run=run_impact)
+
 
 def policy_dir(args) -> str:
     return from_arguments(args).policy_dir
@@ -170,3 +184,49 @@ def run_diff(args) -> int:
         return 1
     print(diffing.render(diffing.diff(a, b), a, b))
     return 0
+
+
+def _since(text: str | None) -> str | None:
+    """An ISO-8601 UTC time in the log's own form, so lines compare as strings."""
+    from datetime import UTC, datetime, timedelta
+
+    from rolebook.api.config import duration_seconds
+
+    if text is None:
+        return None
+    try:
+        moment = datetime.now(UTC) - timedelta(seconds=duration_seconds(text))
+    except ValueError:
+        try:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise SystemExit(f"rolebook: --since {text!r}: give an ISO-8601 time or an age "
+                             "such as 24h") from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def run_impact(args) -> int:
+    import json
+
+    from rolebook.engine import impact as impacts
+
+    since = _since(args.since)
+    snapshot = _load(policy_dir(args))
+    candidate = snapshot and _get(snapshot, args.ref, True)
+    if candidate is None:
+        return 2
+    if args.log == "-":
+        report = impacts.replay(sys.stdin.buffer, candidate, since)
+    else:
+        log = Path(args.log) if args.log else from_arguments(args).data_path / "decisions.log"
+        try:
+            with open(log, "rb") as lines:
+                report = impacts.replay(lines, candidate, since)
+        except OSError as exc:
+            print(f"rolebook: cannot read the decision log {log}: {exc.strerror}",
+                  file=sys.stderr)
+            return 2
+    print(json.dumps(report.as_dict(), indent=2) if args.json else impacts.render(report))
+    return 1 if report.flipped else 0
