@@ -103,21 +103,42 @@ def _suite_problems(path: Path, policies, broken: set[str]) -> list:
     return problems
 
 
-def _load(folder: str | Path):
-    from rolebook.engine import PolicyLoadError, load_snapshot
+def _load(where: str | Path | list[Path]):
+    """A Snapshot of a policy folder (or of the given files); None after printing why not."""
+    from rolebook.engine import PolicyLoadError, Snapshot, build_files, load_snapshot
 
     try:
-        return load_snapshot(folder)
+        if not isinstance(where, list):
+            return load_snapshot(where)
+        outcomes = build_files(where)
+        problems = [p for o in outcomes for p in o.problems]
+        if problems:
+            raise PolicyLoadError(problems)
+        return Snapshot(o.policy for o in outcomes)
     except PolicyLoadError as exc:
         _print_problems(exc.problems, sys.stderr)
         return None
+
+
+def _tested_policies(path: str | None, root: Path) -> Path | list[Path]:
+    """Testing one policy (its folder, or one of its suites) loads that policy alone, so a
+    broken neighbour does not fail it."""
+    if path is None:
+        return root
+    folder = Path(path)
+    if folder.is_file():
+        folder = folder.resolve().parent.parent
+    elif folder.name == "tests":
+        folder = folder.parent
+    versions = sorted(folder.glob("v*.y*ml"))
+    return versions or root
 
 
 def run_test(args) -> int:
     from rolebook.engine import testing
 
     root, files = testing.locate(args.path or policy_dir(args))
-    snapshot = _load(root)
+    snapshot = _load(_tested_policies(args.path, root))
     if snapshot is None:
         print("0 passed, 1 failed")
         return 1
@@ -182,8 +203,9 @@ def run_diff(args) -> int:
     a, b = _get(snapshot, args.a, True), _get(snapshot, args.b, True)
     if a is None or b is None:
         return 1
-    print(diffing.render(diffing.diff(a, b), a, b))
-    return 0
+    result = diffing.diff(a, b)
+    print(diffing.render(result, a, b))
+    return 1 if result.changes or result.settings else 0  # like diff(1): 1 when they differ
 
 
 def _since(text: str | None) -> str | None:
