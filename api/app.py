@@ -17,8 +17,18 @@ from rolebook.api.mail import mailer_for
 from rolebook.api.metrics import Metrics, MetricsMiddleware, MetricsResource
 from rolebook.api.policy_set import PolicySet
 from rolebook.api.request_context import RequestContextMiddleware, RouteNames
-from rolebook.api.resources import accounts, audit, check, health, invitations, members, policies
+from rolebook.api.resources import (
+    accounts,
+    audit,
+    check,
+    health,
+    invitations,
+    members,
+    policies,
+    policy_review,
+)
 from rolebook.api.resources.accept_page import AcceptPage
+from rolebook.api.resources.admin_console import AdminConsole
 from rolebook.storage import Store
 from rolebook.storage.account_cache import STAMPS_FILE, AccountCache, Stamps
 
@@ -33,6 +43,8 @@ def routes(services: Services) -> list[tuple[str, object]]:
         ("/v1/policies", policies.PolicyList(services)),
         ("/v1/policies/reload", policies.PolicyReload(services)),
         ("/v1/policies/{name}/versions/{version:int(min=1)}", policies.PolicyVersion(services)),
+        ("/v1/policies/{name}/diff", policy_review.PolicyDiff(services)),
+        ("/v1/policies/impact", policy_review.PolicyImpact(services)),
         ("/v1/accounts", accounts.Accounts(services)),
         ("/v1/accounts/{account_id}", accounts.Account(services)),
         ("/v1/accounts/{account_id}/permissions", accounts.Permissions(services)),
@@ -45,6 +57,7 @@ def routes(services: Services) -> list[tuple[str, object]]:
          invitations.Resend(services)),
         ("/v1/invitations/accept", invitations.Accept(services)),
         ("/invitations/accept", AcceptPage(services)),
+        ("/admin", AdminConsole()),
     ]
 
 
