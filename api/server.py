@@ -23,6 +23,7 @@ import time
 from pony.orm.dbapiprovider import DBException
 from waitress.server import create_server
 
+from rolebook.api import tracing
 from rolebook.api.auth import IdentityError, Verifier
 from rolebook.api.config import BY_NAME, Config
 from rolebook.api.mail import from_url
@@ -100,6 +101,7 @@ def announce(config: Config, port: int, snapshot: Snapshot) -> None:
 def run_worker(config: Config, sock: socket.socket) -> None:
     from rolebook.api.app import build_services, create_app
 
+    tracing.start()  # in the worker: its exporter thread must not be forked
     services = build_services(config)
     app = create_app(config, services)
     # Everything built so far (modules, compiled policies, the contract, ORM metadata) lives as
@@ -120,6 +122,7 @@ def run_worker(config: Config, sock: socket.socket) -> None:
             time.sleep(0.02)
         services.decisions.close()
         services.mailer.stop()
+        tracing.stop()
         drained.set()
         _thread.interrupt_main()  # runs on_term in the main thread, which leaves server.run()
 

@@ -12,7 +12,7 @@ import time
 
 import falcon
 
-from rolebook.api import contract
+from rolebook.api import contract, tracing
 from rolebook.api.access import Services, count_effects, log_context, new_decision_id
 from rolebook.api.auth import CHECK_SCOPE, Caller
 from rolebook.api.contract import MAX_ID_LENGTH, storable
@@ -47,7 +47,8 @@ class CheckResource:
                               "is looked up, never taken from the request",
                               [{"field": "account_id", "message": "required"}])
         try:
-            result = answer(snapshot, body, self.services.policies.default_policy, explain)
+            with tracing.span("rolebook.evaluate"):
+                result = answer(snapshot, body, self.services.policies.default_policy, explain)
         except RequestError as exc:
             raise bad_request(exc.message, [{"field": exc.field, "message": exc.message}]) \
                 from None
@@ -55,6 +56,7 @@ class CheckResource:
             _deny_all(result, principal["id"], account_id)
         decision_id = new_decision_id()
         result["decision_id"] = decision_id
+        tracing.annotate("rolebook.decision_id", decision_id)
         self._log(body, result, caller, account_id, decision_id, started)
         resp.media = result
 
