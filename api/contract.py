@@ -156,7 +156,7 @@ def query_schema(path: str, method: str) -> dict | None:
         if "$ref" in param:
             param = openapi()["components"]["parameters"][param["$ref"].rsplit("/", 1)[-1]]
         if param["in"] == "query":
-            properties[param["name"]] = param["schema"]
+            properties[param["name"]] = _inline(param["schema"])
     return {"type": "object", "properties": properties, "additionalProperties": False}
 
 
