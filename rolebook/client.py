@@ -18,14 +18,12 @@ would send a second invitation email, or answer 404/410 for a removal or revocat
 did happen. The pause between attempts doubles from `backoff`, capped at `MAX_BACKOFF`.
 """
 
-from __future__ import annotations
-
 import logging
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, NotRequired, TypedDict, TypeVar
+from typing import Any, Generic, Literal, NotRequired, Self, TypedDict, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -167,7 +165,9 @@ class Page(Generic[T]):
     next_cursor: str | None
 
 
-# The answers' shapes, as openapi.yaml names them (a test holds the two in agreement).
+# The answers' shapes, as openapi.yaml names them (a test holds the two in agreement). The
+# module has no `from __future__ import annotations`: TypedDict sees NotRequired only in
+# evaluated annotations on Python 3.11.
 class Account(TypedDict):
     id: str
     name: str
@@ -246,7 +246,7 @@ class Client:
     def close(self) -> None:
         self._http.close()
 
-    def __enter__(self) -> Client:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
