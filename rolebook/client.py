@@ -23,7 +23,7 @@ import random
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, NotRequired, Self, TypedDict, TypeVar
+from typing import Any, Generic, Literal, NotRequired, Self, TypedDict, TypeVar, cast
 from urllib.parse import quote
 
 import httpx
@@ -54,6 +54,7 @@ RETRY_STATUSES = frozenset({502, 503, 504})  # a proxy or a rolebook that is not
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 AttrValue = str | int | bool | None
+Params = dict[str, Any]  # the URI template fields Falcon hands a hook
 T = TypeVar("T")
 
 
@@ -80,7 +81,7 @@ class RolebookError(Exception):
         return self.problem.get("rule")
 
     @property
-    def errors(self) -> list[dict[str, Any]]:
+    def errors(self) -> list[Params]:
         """Each bad field of a 400, as `{"field", "message"}`."""
         return self.problem.get("errors") or []
 
@@ -93,7 +94,7 @@ class Decision:
     rule: str | None
     reason: str
     decision_id: str | None = None
-    trace: list[dict[str, Any]] | None = None
+    trace: list[Params] | None = None
     error: RolebookError | None = None
 
     @property
@@ -307,7 +308,7 @@ class Client:
                        policy_version: int | None = None) -> Account:
         """A new account whose first owner is the token's user."""
         body = _without_none(name=name, policy=policy, policy_version=policy_version)
-        return self._call("POST", "/v1/accounts", body=body)
+        return cast(Account, self._call("POST", "/v1/accounts", body=body))
 
     def list_accounts(self, *, limit: int | None = None,
                       cursor: str | None = None) -> Page[Account]:
@@ -318,38 +319,37 @@ class Client:
         return self._every("/v1/accounts", page_size)
 
     def get_account(self, account_id: str) -> Account:
-        return self._call("GET", _path("/v1/accounts", account_id))
+        return cast(Account, self._call("GET", _account(account_id)))
 
     def delete_account(self, account_id: str) -> None:
-        self._call("DELETE", _path("/v1/accounts", account_id))
+        self._call("DELETE", _account(account_id))
 
     def permissions(self, account_id: str) -> Permissions:
         """The token user's allowed actions per kind (`allow`, `deny`, `conditional`)."""
-        return self._call("GET", _path("/v1/accounts", account_id, "permissions"))
+        return cast(Permissions, self._call("GET", _account(account_id, "permissions")))
 
     # --- members ------------------------------------------------------------------------
 
     def list_members(self, account_id: str, *, role: str | None = None,
                      limit: int | None = None, cursor: str | None = None) -> Page[Member]:
-        return self._page(_path("/v1/accounts", account_id, "members"), limit, cursor,
-                          role=role)
+        return self._page(_account(account_id, "members"), limit, cursor, role=role)
 
     def iter_members(self, account_id: str, *, role: str | None = None,
                      page_size: int | None = None) -> Iterator[Member]:
         """Every member (optionally of one role), fetching pages as the loop needs them."""
-        return self._every(_path("/v1/accounts", account_id, "members"), page_size, role=role)
+        return self._every(_account(account_id, "members"), page_size, role=role)
 
     def get_member(self, account_id: str, user_id: str) -> Member:
-        return self._call("GET", _path("/v1/accounts", account_id, "members", user_id))
+        return cast(Member, self._call("GET", _account(account_id, "members", user_id)))
 
     def update_role(self, account_id: str, user_id: str, role: str) -> Member:
         """Change a member's role, the token user's own included (as the policy allows)."""
-        return self._call("PATCH", _path("/v1/accounts", account_id, "members", user_id),
-                          body={"role": role})
+        path = _account(account_id, "members", user_id)
+        return cast(Member, self._call("PATCH", path, body={"role": role}))
 
     def remove_member(self, account_id: str, user_id: str) -> None:
         """Remove a member; with the token user's own id, leave the account."""
-        self._call("DELETE", _path("/v1/accounts", account_id, "members", user_id))
+        self._call("DELETE", _account(account_id, "members", user_id))
 
     # --- invitations --------------------------------------------------------------------
 
@@ -359,35 +359,35 @@ class Client:
         """Invite `email` with `role`; the token travels only in the email rolebook sends."""
         body = _without_none(email=email, role=role, first_name=first_name,
                              last_name=last_name)
-        return self._call("POST", _path("/v1/accounts", account_id, "invitations"), body=body)
+        path = _account(account_id, "invitations")
+        return cast(Invitation, self._call("POST", path, body=body))
 
     def list_invitations(self, account_id: str, *, status: str | None = None,
                          limit: int | None = None,
                          cursor: str | None = None) -> Page[Invitation]:
-        return self._page(_path("/v1/accounts", account_id, "invitations"), limit, cursor,
-                          status=status)
+        return self._page(_account(account_id, "invitations"), limit, cursor, status=status)
 
     def iter_invitations(self, account_id: str, *, status: str | None = None,
                          page_size: int | None = None) -> Iterator[Invitation]:
-        return self._every(_path("/v1/accounts", account_id, "invitations"), page_size,
-                           status=status)
+        return self._every(_account(account_id, "invitations"), page_size, status=status)
 
     def get_invitation(self, account_id: str, invitation_id: str) -> Invitation:
-        return self._call("GET", _path("/v1/accounts", account_id, "invitations",
-                                       invitation_id))
+        path = _account(account_id, "invitations", invitation_id)
+        return cast(Invitation, self._call("GET", path))
 
     def revoke_invitation(self, account_id: str, invitation_id: str) -> Invitation:
-        return self._call("DELETE", _path("/v1/accounts", account_id, "invitations",
-                                          invitation_id))
+        path = _account(account_id, "invitations", invitation_id)
+        return cast(Invitation, self._call("DELETE", path))
 
     def resend_invitation(self, account_id: str, invitation_id: str) -> Invitation:
         """A new token, expiry and email; the old token stops working."""
-        return self._call("POST", _path("/v1/accounts", account_id, "invitations",
-                                        invitation_id, "resend"))
+        path = _account(account_id, "invitations", invitation_id, "resend")
+        return cast(Invitation, self._call("POST", path))
 
     def accept_invitation(self, token: str) -> AcceptResult:
         """Accept as the token user (whose email must be the invited one)."""
-        return self._call("POST", "/v1/invitations/accept", body={"token": token})
+        answer = self._call("POST", "/v1/invitations/accept", body={"token": token})
+        return cast(AcceptResult, answer)
 
     # --- plumbing -----------------------------------------------------------------------
 
@@ -444,21 +444,23 @@ class Client:
 
 def falcon_guard(client: Client, kind: str, action: str, *,
                  principal_from: Callable[[Any], str],
-                 account_from: str | Callable[[Any, dict], str | None] | None = None,
-                 id_from: str | Callable[[Any, dict], str | int | None] | None = None
+                 account_from: str | Callable[[Any, Params], str | None] | None = None,
+                 id_from: str | Callable[[Any, Params], str | int | None] | None = None
                  ) -> Callable[..., None]:
     """A `falcon.before` hook: the responder runs only if rolebook allows `action`.
 
     `principal_from(req)` is the user id your own authentication found. `account_from`
     and `id_from` name a URI template field (`"account_id"`) or are `callable(req,
     params)`. A denial, a fail-closed one included, is 403 with the decision's reason; the
-    decision is left in `req.context.rolebook` for logging either way.
+    decision is left in `req.context.rolebook` for logging either way. With a
+    `fail_closed=False` client a failed check raises `RolebookError` out of the hook instead,
+    for the app's own error handler.
     """
     import falcon  # here, so services that only call rolebook do not load Falcon
 
     account_of, id_of = _reader(account_from), _reader(id_from)
 
-    def guard(req: Any, resp: Any, resource: Any, params: dict) -> None:
+    def guard(req: Any, resp: Any, resource: Any, params: Params) -> None:
         decision = client.check(principal_from(req), kind, id_of(req, params), action,
                                 account_id=account_of(req, params))
         req.context.rolebook = decision
@@ -468,7 +470,8 @@ def falcon_guard(client: Client, kind: str, action: str, *,
     return guard
 
 
-def _reader(source: str | Callable[[Any, dict], Any] | None) -> Callable[[Any, dict], Any]:
+def _reader(source: str | Callable[[Any, Params], Any] | None
+            ) -> Callable[[Any, Params], Any]:
     if source is None:
         return lambda req, params: None
     if isinstance(source, str):
@@ -476,9 +479,9 @@ def _reader(source: str | Callable[[Any, dict], Any] | None) -> Callable[[Any, d
     return source
 
 
-def _path(*parts: str) -> str:
-    """Ids quoted as path segments, so an id holding `/` or `?` cannot change the route."""
-    return "/".join([parts[0], *(quote(p, safe="") for p in parts[1:])])
+def _account(account_id: str, *rest: str) -> str:
+    """An account's path; ids quoted as segments, so a `/` or `?` in one cannot reroute it."""
+    return "/".join(["/v1/accounts", *(quote(p, safe="") for p in (account_id, *rest))])
 
 
 def _without_none(**fields: Any) -> dict[str, Any]:
