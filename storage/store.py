@@ -62,14 +62,20 @@ def bind_arguments(url: str, create: bool = True) -> dict[str, Any]:
     raise ValueError(f"unsupported database URL: {url!r}")
 
 
+def open_database(url: str, create: bool = True) -> Database:
+    """A bound Database without entities: enough for the schema's raw SQL (`rolebook db`)."""
+    db = Database()
+    db.bind(**bind_arguments(url, create))
+    return db
+
+
 class Store:
     """The storage facade the API wires in; repositories own their sessions."""
 
     def __init__(self, url: str, clock: Clock = utc_now, cache: AccountCache | None = None) -> None:
         self.url = url
-        self.db = Database()
+        self.db = open_database(url)
         define_entities(self.db)
-        self.db.bind(**bind_arguments(url))
         schema.upgrade(self.db)
         self.db.generate_mapping(check_tables=True)  # every mapped column is there
         self.users = Users(self.db, clock, cache)
