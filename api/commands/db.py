@@ -63,6 +63,8 @@ def run_status(args) -> int:
     except DBException as exc:
         print(f"rolebook: cannot read the schema version: {str(exc).strip()}", file=sys.stderr)
         return 2
+    finally:
+        db.disconnect()
     print(f"schema version {_describe(found)}")
     for step in found.applied:
         print(f"applied {step.version} {step.name} at {step.applied_at}")
@@ -88,6 +90,8 @@ def run_upgrade(args) -> int:
     except DBException as exc:
         print(f"rolebook: upgrade failed, nothing changed: {str(exc).strip()}", file=sys.stderr)
         return 2
+    finally:
+        db.disconnect()
     for step in applied:
         print(f"applied {step.version} {step.name}")
     print(f"schema version {schema.LATEST} (up to date)")

@@ -55,13 +55,17 @@ def _message(invitation: dict[str, Any], token: str) -> tuple[str, str, str, str
     return invitation["email"], "Invited", f"token {token}", "<p>invited</p>"
 
 
-def fill(db: Database, accounts: int = 3, members: int = 4) -> list[str]:
-    """Rows in every table, written by the repositories; returns the account ids."""
+def fill(db: Database, accounts: int = 3, members: int = 4, policy: str = "testpol") -> list[str]:
+    """Rows in every table, written by the repositories; returns the account ids.
+
+    Roles are Convert's (owner, edit, read), so a server with the shipped policies can
+    answer for these accounts when `policy` is "convert".
+    """
     clock = lambda: datetime(2030, 1, 1, 12, 0, 0)  # noqa: E731
     made, invitations = Accounts(db, clock), Invitations(db, clock)
     ids = []
     for a in range(accounts):
-        account = made.create(f"owner{a}", f"owner{a}@example.com", f"Account {a}", "testpol",
+        account = made.create(f"owner{a}", f"owner{a}@example.com", f"Account {a}", policy,
                               None, "owner", single_email_scope=True)
         for m in range(members):
             user = f"u{a}_{m}"
@@ -73,6 +77,18 @@ def fill(db: Database, accounts: int = 3, members: int = 4) -> list[str]:
                            None, "Last", 3600, True, "owner", _allow, _message, None)
         ids.append(account["id"])
     return ids
+
+
+def add_unfilled_column(url: str) -> None:
+    """A table that does not match: rb_account gains a column no insert fills.
+
+    NOT NULL on PostgreSQL; SQLite cannot add a NOT NULL column without a default, so
+    there the same rule is a CHECK (SQLITE_CONSTRAINT_CHECK instead of _NOTNULL).
+    """
+    if url.startswith("sqlite:"):
+        execute(url, "ALTER TABLE rb_account ADD COLUMN region TEXT CHECK (region IS NOT NULL)")
+    else:
+        execute(url, "ALTER TABLE rb_account ADD COLUMN region TEXT NOT NULL")
 
 
 def connect(url: str) -> Any:
