@@ -10,12 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from pony.orm.dbapiprovider import DBException
-
 from rolebook.api.config import add_arguments, from_arguments
-from rolebook.api.server import _named, _safe_url
-from rolebook.storage import schema
-from rolebook.storage.store import open_database
 
 SETTINGS = ("data_dir", "database_url")
 
@@ -34,6 +29,11 @@ def register(sub) -> None:
 
 
 def _open(args, create: bool):
+    from pony.orm.dbapiprovider import DBException
+
+    from rolebook.api.server import _named, _safe_url
+    from rolebook.storage.store import open_database
+
     url = from_arguments(args).effective_database_url
     print(f"database {_safe_url(url)}")
     try:
@@ -44,7 +44,7 @@ def _open(args, create: bool):
         return None
 
 
-def _describe(found: schema.Status) -> str:
+def _describe(found) -> str:
     if found.too_new:
         return f"{found.version}, newer than this rolebook knows ({found.latest})"
     if found.unversioned_tables:
@@ -55,6 +55,10 @@ def _describe(found: schema.Status) -> str:
 
 
 def run_status(args) -> int:
+    from pony.orm.dbapiprovider import DBException
+
+    from rolebook.storage import schema
+
     db = _open(args, create=False)
     if db is None:
         return 2
@@ -79,6 +83,10 @@ def run_status(args) -> int:
 
 
 def run_upgrade(args) -> int:
+    from pony.orm.dbapiprovider import DBException
+
+    from rolebook.storage import schema
+
     db = _open(args, create=True)
     if db is None:
         return 2
