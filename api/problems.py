@@ -74,6 +74,8 @@ def _storage_problem(exc: storage_errors.StorageError) -> Problem:
         return forbidden(exc.rule, exc.reason)
     if isinstance(exc, storage_errors.Conflict):
         return Problem(409, "conflict", "Conflict", exc.detail, rule=exc.rule)
+    if isinstance(exc, storage_errors.IntegrityFault):  # logged by storage, with the cause
+        return Problem(503, "storage-integrity", "Storage refused the change", exc.detail)
     if isinstance(exc, storage_errors.Gone):
         return Problem(410, "gone", "Gone", exc.detail)
     if isinstance(exc, storage_errors.RateLimited):

@@ -31,6 +31,7 @@ from rolebook.api.policy_set import PolicySet
 from rolebook.api.server_errors import ProblemChannel
 from rolebook.engine import PolicyLoadError, Snapshot, policy_files
 from rolebook.storage import Store
+from rolebook.storage.schema import SchemaError
 
 log = logging.getLogger("rolebook.server")
 CONTROL_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -79,8 +80,8 @@ def prepare(config: Config) -> Snapshot:
         raise StartupError(str(exc)) from None
     url = config.effective_database_url
     try:
-        Store(url).close()
-    except (ValueError, DBException) as exc:
+        Store(url).close()  # brings the schema up to date under the lock; refuses a newer one
+    except (ValueError, DBException, SchemaError) as exc:
         raise StartupError(f"{_named('database_url')} {_safe_url(url)}: "
                            f"{str(exc).strip()}") from None
     return snapshot

@@ -1,7 +1,8 @@
 """Shared plumbing for repositories: one transaction helper, clock, cursors, decisions.
 
 Every mutating repository method runs through `Repository._write`, so the rule
-"a unique-constraint or optimistic-check race becomes Conflict" lives in one place.
+"a unique-constraint or optimistic-check race becomes Conflict, any other integrity
+error IntegrityFault" lives in one place.
 Callers must not hold a `db_session` of their own around these calls: nested Pony
 sessions are no-ops, and the commit (and its errors) would then happen outside.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -26,11 +28,17 @@ from pony.orm import (
 from pony.orm.dbapiprovider import IntegrityError
 
 from rolebook.storage.account_cache import AccountCache
-from rolebook.storage.errors import Conflict, Denied, NotFound
+from rolebook.storage.errors import Conflict, Denied, IntegrityFault, NotFound
 
 T = TypeVar("T")
 Clock = Callable[[], datetime]
-_RACE_ERRORS = (TransactionIntegrityError, IsolationError, IntegrityError)
+_INTEGRITY_ERRORS = (TransactionIntegrityError, IntegrityError)
+# A concurrent transaction can only have taken a key first: PostgreSQL's unique_violation,
+# SQLite's UNIQUE and PRIMARY KEY. NOT NULL, CHECK and foreign keys fail the same way
+# however often the client retries.
+_UNIQUE_SQLSTATES = {"23505"}
+_UNIQUE_SQLITE_ERRORS = {"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"}
+log = logging.getLogger("rolebook.storage")
 MAX_LIMIT = 1000
 MAX_CURSOR_LENGTH = 512
 
@@ -103,12 +111,40 @@ def enforce(decision: Decision) -> Decision:
     raise Denied(decision)
 
 
-def _is_race(exc: BaseException) -> bool:
-    if isinstance(exc, _RACE_ERRORS):
-        return True
-    if isinstance(exc, CommitException):
-        return any(isinstance(info[1], _RACE_ERRORS) for info in exc.exceptions)
-    return False
+def _driver_error(exc: BaseException | None) -> BaseException | None:
+    """The DB-API error under Pony's wrappers (each keeps it as `original_exc`)."""
+    while exc is not None and not hasattr(exc, "pgcode") and not hasattr(exc, "sqlite_errorname"):
+        exc = getattr(exc, "original_exc", None)
+    return exc
+
+
+def _constraint(driver: BaseException) -> str | None:
+    """None for a unique key (a race); otherwise the kind of constraint that failed."""
+    sqlstate = getattr(driver, "pgcode", None)
+    if sqlstate is not None:
+        return None if sqlstate in _UNIQUE_SQLSTATES else \
+            f"{type(driver).__name__}, SQLSTATE {sqlstate}"
+    name = getattr(driver, "sqlite_errorname", None)
+    return None if name in _UNIQUE_SQLITE_ERRORS else name
+
+
+def _storage_outcome(exc: BaseException) -> Exception | None:
+    """Conflict for a lost race, IntegrityFault for any other integrity error, else None."""
+    causes = [info[1] for info in exc.exceptions] if isinstance(exc, CommitException) else [exc]
+    for cause in causes:
+        if isinstance(cause, _INTEGRITY_ERRORS):
+            driver = _driver_error(cause)
+            # Without a driver error, Pony's own session cache found the duplicate key.
+            constraint = None if driver is None else _constraint(driver)
+            if constraint is not None:
+                # The first line names table and column; PostgreSQL's DETAIL lines would add
+                # the row's values (emails) to the log.
+                message = str(driver).strip().splitlines()[0]
+                log.error("integrity error that is not a race (%s): %s", constraint, message)
+                return IntegrityFault(constraint, message)
+    if any(isinstance(cause, (*_INTEGRITY_ERRORS, IsolationError)) for cause in causes):
+        return Conflict("a concurrent change conflicted with this one; retry")
+    return None
 
 
 _LOCKED = threading.local()  # accounts the current thread's write transaction has locked
@@ -139,8 +175,9 @@ class Repository:
             with db_session:
                 return fn()
         except Exception as e:
-            if _is_race(e):
-                raise Conflict("a concurrent change conflicted with this one; retry") from e
+            outcome = _storage_outcome(e)
+            if outcome is not None:
+                raise outcome from e
             raise
         finally:
             if self.cache is not None:

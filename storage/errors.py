@@ -1,8 +1,11 @@
 """Errors the repositories raise; the HTTP layer maps each to one status code.
 
-NotFound -> 404, Denied -> 403, Conflict -> 409, Gone -> 410, RateLimited -> 429.
-Storage never lets a Pony integrity or optimistic-check error escape: a lost
-race is a Conflict, which is what the client would have seen a moment later.
+NotFound -> 404, Denied -> 403, Conflict -> 409, Gone -> 410, RateLimited -> 429,
+IntegrityFault -> 503. Storage never lets a Pony integrity or optimistic-check error
+escape: a lost race (a unique key taken first, an optimistic check) is a Conflict, which
+is what the client would have seen a moment later; any other integrity error (a NOT
+NULL, CHECK or foreign key the code did not expect) is an IntegrityFault, because
+retrying cannot help.
 """
 
 from __future__ import annotations
@@ -29,6 +32,21 @@ class Conflict(StorageError):
         super().__init__(detail)
         self.detail = detail
         self.rule = rule  # the policy rule, when the invariant is the policy's
+
+
+class IntegrityFault(StorageError):
+    """The database refused a change for a reason no concurrent change explains.
+
+    `detail` is for the client; `cause` (the database's own message, naming tables and
+    columns) is for the log.
+    """
+
+    def __init__(self, constraint: str, cause: str) -> None:
+        self.detail = (f"the database refused the change ({constraint}); this is not a "
+                       "concurrent change, so retrying will not help: the database does not "
+                       "match what this service expects, and the error is logged")
+        self.cause = cause
+        super().__init__(self.detail)
 
 
 class Gone(StorageError):

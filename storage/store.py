@@ -7,7 +7,9 @@
     Store("postgresql://user[:password]@host:port/dbname")
 
 Each Store defines its own entities on its own Database, so several databases can be
-open in one process (tests use that). Tables are created on first start.
+open in one process (tests use that). Constructing a Store brings the database's schema
+to the latest version (storage/schema.py: under a lock, so replicas starting together
+take turns) and refuses a database newer than this code (SchemaTooNew).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from urllib.parse import unquote, urlsplit
 
 from pony.orm import Database, db_session
 
+from rolebook.storage import schema
 from rolebook.storage.account_cache import AccountCache
 from rolebook.storage.accounts import Accounts
 from rolebook.storage.audit import Audit
@@ -32,14 +35,18 @@ from rolebook.storage.users import Users
 SQLITE_LOCK_TIMEOUT_SECONDS = 30.0
 
 
-def bind_arguments(url: str) -> dict[str, Any]:
-    """Translate a database URL into `Database.bind` keyword arguments."""
+def bind_arguments(url: str, create: bool = True) -> dict[str, Any]:
+    """Translate a database URL into `Database.bind` keyword arguments.
+
+    Without `create`, a missing SQLite file is an error rather than a new empty database.
+    """
     if url == "sqlite://:sharedmemory:":
         return {"provider": "sqlite", "filename": ":sharedmemory:"}
     if url.startswith("sqlite:///"):
         path = "/" + url[len("sqlite://"):].lstrip("/")
-        os.makedirs(os.path.dirname(path) or "/", exist_ok=True)
-        return {"provider": "sqlite", "filename": path, "create_db": True,
+        if create:
+            os.makedirs(os.path.dirname(path) or "/", exist_ok=True)
+        return {"provider": "sqlite", "filename": path, "create_db": create,
                 "timeout": SQLITE_LOCK_TIMEOUT_SECONDS}
     parts = urlsplit(url)
     if parts.scheme in ("postgresql", "postgres"):
@@ -55,15 +62,22 @@ def bind_arguments(url: str) -> dict[str, Any]:
     raise ValueError(f"unsupported database URL: {url!r}")
 
 
+def open_database(url: str, create: bool = True) -> Database:
+    """A bound Database without entities: enough for the schema's raw SQL (`rolebook db`)."""
+    db = Database()
+    db.bind(**bind_arguments(url, create))
+    return db
+
+
 class Store:
     """The storage facade the API wires in; repositories own their sessions."""
 
     def __init__(self, url: str, clock: Clock = utc_now, cache: AccountCache | None = None) -> None:
         self.url = url
-        self.db = Database()
+        self.db = open_database(url)
         define_entities(self.db)
-        self.db.bind(**bind_arguments(url))
-        self.db.generate_mapping(create_tables=True)
+        schema.upgrade(self.db)
+        self.db.generate_mapping(check_tables=True)  # every mapped column is there
         self.users = Users(self.db, clock, cache)
         self.accounts = Accounts(self.db, clock, cache)
         self.members = Members(self.db, clock, cache)

@@ -1,5 +1,6 @@
 """Every command module exposes `register(subparsers)`, which sets `run` on its parser."""
 
-from rolebook.api.commands import check, init, policy, serve, token
+from rolebook.api.commands import check, db, init, policy, serve, token
 
-COMMANDS: list = [init.register, serve.register, token.register, policy.register, check.register]
+COMMANDS: list = [init.register, serve.register, token.register, policy.register, check.register,
+                  db.register]

@@ -1,0 +1,41 @@
+"""The ordered schema migrations: step N takes a database from version N-1 to N.
+
+Rules for a new step: append it (never edit or reorder a released one), keep it small,
+write SQL both SQLite and PostgreSQL run inside a transaction, and bring
+storage/entities.py along in the same change; tests/storage/test_schema.py checks that
+the latest version is what entities.py maps, on both databases.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rolebook.storage import schema_v1
+
+
+@dataclass(frozen=True)
+class Step:
+    version: int
+    name: str
+    why: str
+    statements: Callable[[str], tuple[str, ...]]  # dialect ("sqlite" | "postgres") -> SQL
+
+
+def _same_on_both(*sql: str) -> Callable[[str], tuple[str, ...]]:
+    return lambda dialect: sql
+
+
+STEPS: tuple[Step, ...] = (
+    Step(1, "baseline",
+         "the tables and indexes of the releases before schema versions, created where "
+         "missing (an empty database gets them all)",
+         schema_v1.statements),
+    Step(2, "drop-membership-account-role-index",
+         "earlier builds made idx_rb_membership__account_role (account, role); "
+         "idx_rb_membership__account_role_user (account, role, user) answers every query it "
+         "did, so it only slowed each membership write",
+         _same_on_both('DROP INDEX IF EXISTS "idx_rb_membership__account_role"')),
+)
+
+LATEST = STEPS[-1].version
