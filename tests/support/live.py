@@ -43,13 +43,14 @@ class LiveServer:
 
 
 def start(data_dir: Path, *extra: str, env: dict | None = None, timeout: float = 30.0,
-          program: tuple[str, ...] = (), cwd: Path = REPO) -> LiveServer:
-    """Start the server on a free port and wait (bounded) until /healthz answers.
+          program: tuple[str, ...] = (), cwd: Path = REPO, port: int | None = None) -> LiveServer:
+    """Start the server (on a free port unless given one) and wait (bounded) until /healthz
+    answers.
 
     By default this checkout's rolebook with the repository's policies; `program` names another
     installed `rolebook` (then it runs in `cwd` with its own default policy folder).
     """
-    port = free_port()
+    port = port or free_port()
     log = data_dir / "server.log"
     data_dir.mkdir(parents=True, exist_ok=True)
     args = [*(program or (sys.executable, "-m", "rolebook")), "serve", "--port", str(port),
