@@ -136,7 +136,7 @@ def run_worker(config: Config, listen: Callable[[], socket.socket], board: Worke
         # The interrupt below re-enters on_term, which must have finished starting this
         # thread first: an exception inside Thread.start() breaks its locks.
         handed_over.wait()
-        server.trigger.pull_trigger(lambda: (_stop_listening(server), closed.set()))
+        server.trigger.pull_trigger(close_listener)
         deadline = time.monotonic() + DRAIN_SECONDS
         while time.monotonic() < deadline and (not closed.is_set() or _busy(server)):
             time.sleep(0.02)
@@ -146,6 +146,12 @@ def run_worker(config: Config, listen: Callable[[], socket.socket], board: Worke
         _thread.interrupt_main()  # runs on_term in the main thread, which leaves server.run()
 
     draining, handed_over, closed, drained, stopping = (threading.Event() for _ in range(5))
+
+    def close_listener():  # in the loop thread
+        try:
+            _stop_listening(server)
+        finally:
+            closed.set()
 
     def on_term(signum, frame):
         if drained.is_set():
@@ -185,7 +191,10 @@ def _reload_on_sighup(services, board: WorkerBoard) -> None:
     answering, and SIGHUPs that arrive during a reload are one more reload, not a nested one."""
     while True:
         signal.sigwait({signal.SIGHUP})
-        board.post(reload_here(services))
+        try:
+            board.post(reload_here(services))
+        except Exception:  # the next SIGHUP must still be heard
+            log.exception("policy reload failed")
 
 
 def _stop_listening(server) -> None:

@@ -39,6 +39,16 @@ class Slot:
     due: float | None = None  # when its next process starts
 
 
+def _how(code: int) -> str:
+    """How a worker ended, from its exit code (negative: the signal that killed it)."""
+    if code >= 0:
+        return f"exited with status {code}"
+    try:
+        return f"was killed by {signal.Signals(-code).name}"
+    except ValueError:
+        return f"was killed by signal {-code}"
+
+
 class Supervisor:
     def __init__(self, workers: int, start: Callable[[int], int], board: WorkerBoard):
         # start(index) forks worker `index` and returns its pid (in the parent only).
@@ -100,13 +110,11 @@ class Supervisor:
         slot.deaths = slot.deaths + 1 if lived < HEALTHY_SECONDS else 1
         delay = restart_delay(slot.deaths)
         slot.due = now + delay
-        how = f"was killed by {signal.Signals(-code).name}" if code < 0 else \
-            f"exited with status {code}"
         when = "now" if not delay else \
             f"in {delay:g} s ({slot.deaths} deaths in a row, each within " \
             f"{HEALTHY_SECONDS:g} s of starting)"
         log.warning("worker %d (pid %d) %s after %.1f s; replacing it %s",
-                    slot.index, pid, how, lived, when)
+                    slot.index, pid, _how(code), lived, when)
 
     def _next_due(self) -> float | None:
         return min((s.due for s in self.slots if s.due is not None), default=None)
