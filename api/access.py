@@ -17,6 +17,7 @@ from rolebook.api.decision_log import DecisionLog, resource_entry
 from rolebook.api.metrics import Metrics
 from rolebook.api.policy_set import PolicySet
 from rolebook.api.problems import Problem, forbidden, not_found
+from rolebook.api.worker_board import WorkerBoard
 from rolebook.engine import Decision, Policy
 from rolebook.storage import Store
 
@@ -32,6 +33,7 @@ class Services:
     metrics: Metrics
     mailer: object = None
     verifier: object = None  # auth.Verifier: /readyz reports a provider whose keys went stale
+    board: WorkerBoard | None = None  # the replica's worker processes; None: this one alone
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,11 @@
 """Serving: waitress processes sharing one port, graceful stop on SIGTERM, reload on SIGHUP.
 
-With several workers each process binds its own SO_REUSEPORT socket and
-builds its own app (its own engine snapshot and database connections), so
-the kernel spreads connections across processes and cores. The parent only
-starts, watches and signals its children.
+With several workers each process builds its own app (its own engine snapshot
+and database connections) and then binds its own SO_REUSEPORT socket, so the
+kernel spreads connections across processes and cores. No process holds
+another's listening socket: when a worker dies, its socket leaves the port's
+group with it. The parent (api/supervisor.py) holds the port with a bound,
+non-listening socket, and starts, replaces and signals its children.
 """
 
 from __future__ import annotations
@@ -13,14 +15,18 @@ import contextlib
 import gc
 import logging
 import os
+import select
 import shutil
 import signal
 import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import replace
 
 from pony.orm.dbapiprovider import DBException
+from waitress.channel import HTTPChannel
 from waitress.server import create_server
 
 from rolebook.api import tracing
@@ -29,23 +35,34 @@ from rolebook.api.config import BY_NAME, Config
 from rolebook.api.mail import from_url
 from rolebook.api.policy_set import PolicySet
 from rolebook.api.server_errors import ProblemChannel
+from rolebook.api.supervisor import Supervisor
+from rolebook.api.worker_board import WorkerBoard, line, reload_here
 from rolebook.engine import PolicyLoadError, Snapshot, policy_files
 from rolebook.storage import Store
 from rolebook.storage.schema import SchemaError
 
 log = logging.getLogger("rolebook.server")
 CONTROL_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 DRAIN_SECONDS = 30
+BACKLOG = 1024
+# A connection accepted while stopping is waited for this long to send its request.
+FIRST_REQUEST_SECONDS = 2.0
 
 
-def listening_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
+def bound_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if reuse_port:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
-    sock.listen(1024)
+    return sock
+
+
+def listening_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
+    sock = bound_socket(host, port, reuse_port)
+    sock.listen(BACKLOG)
     sock.setblocking(False)
     return sock
 
@@ -99,17 +116,21 @@ def announce(config: Config, port: int, snapshot: Snapshot) -> None:
              _safe_url(config.effective_database_url), policies)
 
 
-def run_worker(config: Config, sock: socket.socket) -> None:
+def run_worker(config: Config, listen: Callable[[], socket.socket], board: WorkerBoard) -> None:
+    """Serve until SIGTERM or SIGINT, then drain. Expects the control signals blocked: threads
+    started here inherit that, so signals reach the main thread, and SIGHUP the reloader."""
     from rolebook.api.app import build_services, create_app
 
     tracing.start()  # in the worker: its exporter thread must not be forked
-    services = build_services(config)
+    read_at = time.monotonic()
+    services = replace(build_services(config), board=board)
     app = create_app(config, services)
     # Everything built so far (modules, compiled policies, the contract, ORM metadata) lives as
     # long as the process: out of the collector's sight, full collections no longer walk it.
     # Those walks were the 400 ms p99 at 50 checks a request (44 ms with it).
     gc.freeze()
-    server = create_server(app, sockets=[sock], threads=config.threads,
+    # Listening only once ready: until then the kernel sends connections to the other workers.
+    server = create_server(app, sockets=[listen()], threads=config.threads,
                            max_request_body_size=config.max_body_bytes,
                            ident="rolebook", clear_untrusted_proxy_headers=True)
     server.channel_class = ProblemChannel  # waitress's own errors as problem+json
@@ -118,8 +139,9 @@ def run_worker(config: Config, sock: socket.socket) -> None:
         # The interrupt below re-enters on_term, which must have finished starting this
         # thread first: an exception inside Thread.start() breaks its locks.
         handed_over.wait()
+        server.trigger.pull_trigger(close_listener)
         deadline = time.monotonic() + DRAIN_SECONDS
-        while time.monotonic() < deadline and _busy(server):
+        while time.monotonic() < deadline and (not closed.is_set() or _busy(server)):
             time.sleep(0.02)
         services.decisions.close()
         services.mailer.stop()
@@ -127,7 +149,13 @@ def run_worker(config: Config, sock: socket.socket) -> None:
         drained.set()
         _thread.interrupt_main()  # runs on_term in the main thread, which leaves server.run()
 
-    draining, handed_over, drained, stopping = (threading.Event() for _ in range(4))
+    draining, handed_over, closed, drained, stopping = (threading.Event() for _ in range(5))
+
+    def close_listener():  # in the loop thread
+        try:
+            _stop_listening(server)
+        finally:
+            closed.set()
 
     def on_term(signum, frame):
         if drained.is_set():
@@ -142,36 +170,65 @@ def run_worker(config: Config, sock: socket.socket) -> None:
         if draining.is_set():
             return
         draining.set()
-        # Stop selecting the listening socket (closing it under a running select is EBADF);
-        # the kernel hands its backlog to other processes on the port, or resets it at exit.
+        # Stop selecting the listening socket now; drain() has the loop thread take what the
+        # kernel already queued and close it (closing it here, under a running select, is EBADF).
         log.info("%s: no new connections; finishing requests in flight",
                  signal.Signals(signum).name)
         server.accepting = False
         threading.Thread(target=drain, daemon=True).start()
         handed_over.set()
 
-    def on_hup(signum, frame):
-        try:
-            services.policies.reload()
-            services.metrics.reloads.labels("success").inc()
-        except PolicyLoadError:
-            services.metrics.reloads.labels("failure").inc()
-
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
-    signal.signal(signal.SIGHUP, on_hup)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, CONTROL_SIGNALS)  # held since the fork
+    threading.Thread(target=_reload_on_sighup, args=(services, board), daemon=True,
+                     name="rolebook-reload").start()
+    board.post(line(services.policies.snapshot, read_at))
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # SIGHUP stays with the reloader
     server.run()
-    for signum in CONTROL_SIGNALS:
+    for signum in STOP_SIGNALS:
         signal.signal(signum, signal.SIG_IGN)  # leaving already; a late signal changes nothing
     services.store.close()
 
 
+def _reload_on_sighup(services, board: WorkerBoard) -> None:
+    """Reload on each SIGHUP, in this thread rather than a handler: the loop thread keeps
+    answering, and SIGHUPs that arrive during a reload are one more reload, not a nested one."""
+    while True:
+        signal.sigwait({signal.SIGHUP})
+        try:
+            board.post(reload_here(services))
+        except Exception:  # the next SIGHUP must still be heard
+            log.exception("policy reload failed")
+
+
+def _stop_listening(server) -> None:
+    """Take every connection the kernel has already completed, then close the socket: those
+    get their answers, later ones are refused (a load balancer then tries another replica)."""
+    sock = server.socket
+    for _ in range(BACKLOG):
+        if not select.select([sock], [], [], 0)[0]:
+            break
+        server.handle_accept()
+    server.del_channel()
+    sock.close()
+
+
 def _busy(server) -> bool:
+    """Work still owed: requests running, queued, half received or half answered, or a
+    connection accepted moments ago whose first request has not arrived yet."""
     dispatcher = server.task_dispatcher
     if dispatcher.active_count or dispatcher.queue:
         return True
-    return any(getattr(ch, "total_outbufs_len", 0) for ch in list(server._map.values()))
+    now = time.time()
+    for channel in list(server._map.values()):
+        if not isinstance(channel, HTTPChannel):
+            continue
+        if channel.total_outbufs_len or channel.requests or channel.request is not None:
+            return True
+        silent = channel.last_activity == channel.creation_time
+        if silent and now - channel.creation_time < FIRST_REQUEST_SECONDS:
+            return True
+    return False
 
 
 def _safe_url(url: str) -> str:
@@ -202,7 +259,8 @@ def serve(config: Config) -> int:
         if workers == 1:
             sock = listening_socket(config.host, config.port, False)
             announce(config, sock.getsockname()[1], snapshot)
-            run_worker(config, sock)
+            signal.pthread_sigmask(signal.SIG_BLOCK, CONTROL_SIGNALS)  # as in a forked worker
+            run_worker(config, lambda: sock, WorkerBoard.fresh(config.data_path, os.getpid()))
             return 0
         return _supervise(config, workers, snapshot)
     except OSError as exc:
@@ -217,58 +275,40 @@ def share_metrics_between_workers(folder) -> None:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
 
 
-def _worker_process(config: Config, sock: socket.socket, i: int) -> None:
+def _supervise(config: Config, workers: int, snapshot: Snapshot) -> int:
+    # Bound, never listening: it keeps the port while workers come and go, and with no worker
+    # listening a connection is refused rather than left queued.
+    reserve = bound_socket(config.host, config.port, True)
+    port = reserve.getsockname()[1]
+    announce(config, port, snapshot)
+    board = WorkerBoard.fresh(config.data_path, os.getpid())
+
+    def start(index: int) -> int:
+        pid = os.fork()
+        if pid == 0:
+            reserve.close()
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})  # the supervisor's
+            _worker_process(index, lambda: run_worker(
+                config, lambda: listening_socket(config.host, port, True), board))
+        return pid
+
+    log.info("%d worker processes on port %d", workers, port)
+    return Supervisor(workers, start, board).run()
+
+
+def _worker_process(index: int, work: Callable[[], None]) -> None:
     """A forked worker: serve, then leave through os._exit whatever happens, never by
     returning into the supervisor's loop (where it would fork workers of its own)."""
     code = 1
     try:
-        run_worker(config, sock)
+        work()
         code = 0
     except BaseException:
         with contextlib.suppress(BaseException):
-            log.exception("worker %d failed", i)
+            log.exception("worker %d failed", index)
     finally:
         for signum in CONTROL_SIGNALS:
             signal.signal(signum, signal.SIG_IGN)
         with contextlib.suppress(BaseException):
             logging.shutdown()
         os._exit(code)
-
-
-def _supervise(config: Config, workers: int, snapshot: Snapshot) -> int:
-    first = listening_socket(config.host, config.port, True)
-    port = first.getsockname()[1]
-    announce(config, port, snapshot)
-    children = []
-    # Held until each process has its handlers: a worker still starting would otherwise die of
-    # a SIGTERM (default action) instead of stopping cleanly once it is up.
-    signal.pthread_sigmask(signal.SIG_BLOCK, CONTROL_SIGNALS)
-    for i in range(workers):
-        sock = first if i == 0 else listening_socket(config.host, port, True)
-        pid = os.fork()
-        if pid == 0:
-            _worker_process(config, sock, i)
-        children.append(pid)
-        if i:
-            sock.close()
-    first.close()
-    log.info("%d worker processes on port %d", workers, port)
-
-    def forward(signum, frame):
-        for pid in children:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signum)
-
-    for signum in CONTROL_SIGNALS:
-        signal.signal(signum, forward)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, CONTROL_SIGNALS)
-    status = 0
-    for pid in children:
-        while True:
-            try:
-                _, code = os.waitpid(pid, 0)
-                status = status or os.waitstatus_to_exitcode(code)
-                break
-            except InterruptedError:
-                continue
-    return status

@@ -7,7 +7,7 @@ import falcon
 from rolebook.api.access import Services
 from rolebook.api.auth import ADMIN_SCOPE
 from rolebook.api.problems import Problem, forbidden, not_found
-from rolebook.engine import PolicyLoadError
+from rolebook.api.worker_board import CONFIRM_SECONDS, reload_here
 from rolebook.engine.matrix import build as build_matrix
 
 
@@ -50,20 +50,39 @@ def _membership(policy) -> dict:
 
 
 class PolicyReload:
+    """Reloads every worker process of this replica, not only the one the request reached."""
+
     def __init__(self, services: Services):
         self.services = services
 
     def on_post(self, req, resp):
         if not req.context.caller.has(ADMIN_SCOPE):
             raise forbidden(None, "reloading policies needs the 'admin' scope")
-        try:
-            snapshot = self.services.policies.reload()
-        except PolicyLoadError as exc:
-            self.services.metrics.reloads.labels("failure").inc()
+        board = self.services.board
+        if board is None:  # this process alone, as in the in-process tests
+            workers, complete = [reload_here(self.services)], True
+        else:
+            workers, complete = board.reload_everywhere()
+        shown = [_worker(w) for w in workers]
+        failed = next((w for w in workers if w["error"]), None)
+        if failed:
             raise Problem(422, "policy-invalid", "Policy reload failed",
-                          f"{exc}; the running policies keep serving",
-                          errors=[p.as_dict() for p in exc.problems]) from None
-        self.services.metrics.reloads.labels("success").inc()
+                          f"{failed['error']}; the running policies keep serving",
+                          errors=failed["errors"], workers=shown)
+        if not complete:
+            raise Problem(503, "reload-unconfirmed", "Reload not confirmed",
+                          f"not every worker process confirmed the reload within "
+                          f"{CONFIRM_SECONDS:g} s; each one listed says what it serves",
+                          workers=shown)
+        snapshot = self.services.policies.snapshot
         resp.status = falcon.HTTP_200
         resp.media = {"snapshot_digest": snapshot.digest,
-                      "policies": [policy_summary(snapshot, p) for p in snapshot.all()]}
+                      "policies": [policy_summary(snapshot, p) for p in snapshot.all()],
+                      "workers": shown}
+
+
+def _worker(entry: dict) -> dict:
+    shown = {k: entry[k] for k in ("pid", "snapshot_digest", "active")}
+    if entry["error"]:
+        shown["error"] = entry["error"]
+    return shown

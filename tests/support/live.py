@@ -44,7 +44,8 @@ class LiveServer:
 
 def start(data_dir: Path, *extra: str, env: dict | None = None, timeout: float = 30.0,
           program: tuple[str, ...] = (), cwd: Path = REPO, port: int | None = None) -> LiveServer:
-    """Start the server (on a free port unless given) and wait (bounded) until /healthz answers.
+    """Start the server (on a free port unless given one) and wait (bounded) until /healthz
+    answers.
 
     By default this checkout's rolebook with the repository's policies; `program` names another
     installed `rolebook` (then it runs in `cwd` with its own default policy folder).
