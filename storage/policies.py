@@ -1,7 +1,7 @@
 """Policy versions published to the database, their activations, and the feed replicas watch.
 
 API (plain data in, plain data out):
-    publish(versions, by) -> [{"name", "version", "digest", "outcome"}]
+    publish(versions, by) -> [{"name", "version", "digest", "outcome", "activated"}]
         versions: [{"name", "version", "digest", "source"}]; outcome is "published" or
         "unchanged". All or nothing: a known version with another digest raises
         VersionChanged and stores nothing. A new version above every published one of its
@@ -72,16 +72,16 @@ class PolicyVersions(Repository):
                 row = db.PolicyVersion.get(name=v["name"], version=v["version"])
                 if row is not None and row.digest != v["digest"]:
                     changed.append({**_ref(v), "digest": v["digest"], "published": row.digest})
-                out.append({**_ref(v), "digest": v["digest"],
+                out.append({**_ref(v), "digest": v["digest"], "activated": False,
                             "outcome": "published" if row is None else "unchanged"})
             if changed:
                 raise VersionChanged(changed)
-            for v in sorted((v for v, o in zip(versions, out, strict=True)
-                             if o["outcome"] == "published"), key=lambda v: v["version"]):
+            for v, o in sorted(((v, o) for v, o in zip(versions, out, strict=True)
+                                if o["outcome"] == "published"), key=lambda vo: vo[0]["version"]):
                 highest = max(p.version for p in db.PolicyVersion if p.name == v["name"])
                 db.PolicyVersion(name=v["name"], version=v["version"], digest=v["digest"],
                                  source=v["source"], published_by=by, published_at=now)
-                activated = highest is None or v["version"] > highest
+                o["activated"] = activated = highest is None or v["version"] > highest
                 if activated:
                     db.PolicyActivation(name=v["name"], version=v["version"], activated_by=by,
                                         activated_at=now)
