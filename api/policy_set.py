@@ -9,6 +9,7 @@ problems, which /readyz, /v1/policies and the reload answer report. A request re
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable
@@ -119,10 +120,8 @@ class PolicySet:
     def refresh(self) -> None:
         """Reload when the source has changed since the last load tried (the feed calls this)."""
         if self.source.changed():
-            try:
+            with contextlib.suppress(PolicyLoadError):  # logged; /readyz and /v1/policies say so
                 self.reload()
-            except PolicyLoadError:
-                pass  # logged, and reported by /readyz and /v1/policies
 
     def follow(self, feed_factory: Callable[[Callable[[], None]], object]) -> None:
         """Start a feed that calls refresh() on every change (database source only)."""

@@ -31,7 +31,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from pony.orm import desc, max, select as query
+from pony.orm import desc
+from pony.orm import max as query_max
+from pony.orm import select as query
 
 from rolebook.storage.audit import event_dict
 from rolebook.storage.base import Repository, iso
@@ -78,7 +80,7 @@ class PolicyVersions(Repository):
                 raise VersionChanged(changed)
             for v, o in sorted(((v, o) for v, o in zip(versions, out, strict=True)
                                 if o["outcome"] == "published"), key=lambda vo: vo[0]["version"]):
-                highest = max(p.version for p in db.PolicyVersion if p.name == v["name"])
+                highest = query_max(p.version for p in db.PolicyVersion if p.name == v["name"])
                 db.PolicyVersion(name=v["name"], version=v["version"], digest=v["digest"],
                                  source=v["source"], published_by=by, published_at=now)
                 o["activated"] = activated = highest is None or v["version"] > highest
