@@ -37,11 +37,14 @@ class Metrics:
         """Called at start and on every snapshot swap."""
         now = {(p.name, str(p.version), p.digest, str(snapshot.is_active(p)).lower())
                for p in snapshot.all()}
+        shared = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
         for labels in self._shown - now:
-            # Zeroed before removal: with several workers the value lives in a shared file
-            # that remove() does not reach.
-            self.policy_info.labels(*labels).set(0)
-            self.policy_info.remove(*labels)
+            # With several workers the value lives in a shared file that remove() cannot
+            # reach: there it stays, at 0.
+            if shared:
+                self.policy_info.labels(*labels).set(0)
+            else:
+                self.policy_info.remove(*labels)
         for labels in now:
             self.policy_info.labels(*labels).set(1)
         self._shown = now

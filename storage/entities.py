@@ -141,7 +141,7 @@ def define_policy_entities(db: Database) -> None:
         name = Required(str)
         version = Required(int)
         digest = Required(str)
-        source = Required(LongStr)
+        source = Required(LongStr, autostrip=False)  # byte-exact: the digest covers it
         published_by = Required(str)
         published_at = Required(datetime)
         composite_key(name, version)
