@@ -128,7 +128,7 @@ class PolicyVersions(Repository):
 
     def _notify(self, event: str) -> None:
         """Inside the transaction: PostgreSQL delivers it at commit, and drops it on rollback."""
-        if self.db.provider_name == "postgres":
+        if self.db.provider.dialect == "PostgreSQL":  # provider_name is unset for a class
             payload = json.dumps({"event": event})
             self.db.execute("SELECT pg_notify($CHANNEL, $payload)",
                             globals={"CHANNEL": CHANNEL}, locals={"payload": payload})
