@@ -131,10 +131,11 @@ class PolicySet:
         if self._feed is not None:
             self._feed.stop()
 
-    def for_account(self, account: dict) -> Policy | None:
+    def for_account(self, account: dict, snapshot: Snapshot | None = None) -> Policy | None:
         """The version an account is evaluated under: its pinned one, or the active one."""
         try:
-            return self.snapshot.get(account["policy"], account.get("policy_version"))
+            return (snapshot or self.snapshot).get(account["policy"],
+                                                   account.get("policy_version"))
         except KeyError:
             return None
 

@@ -26,6 +26,8 @@ from rolebook.storage.policies import CHANNEL, FLEET, VersionChanged
 from tests.conftest import REPO
 from tests.support.client import User, in_process
 
+ON_POSTGRESQL = pytest.mark.parametrize(  # notifications exist on PostgreSQL only
+    "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
 FOLLOW_SECONDS = 1.5  # the feed's promise is 1 s (SQLite poll); PostgreSQL is faster
 
 
@@ -202,10 +204,8 @@ def test_a_version_that_cannot_be_built_leaves_the_set_serving_and_says_so(repli
     assert "the previous policies still serve" in ready["warnings"][0]
 
 
-@pytest.mark.postgres
+@ON_POSTGRESQL
 def test_an_unexpected_notification_is_logged_and_ignored(replica, store, caplog):
-    if not replica.config.effective_database_url.startswith("postgresql"):
-        pytest.skip("notifications exist on PostgreSQL only; SQLite polls")
     until(replica.policies._feed.connected.is_set)
     serving = replica.policies.snapshot
     name = replica.config.effective_database_url.rsplit("/", 1)[1]
@@ -217,3 +217,27 @@ def test_an_unexpected_notification_is_logged_and_ignored(replica, store, caplog
         conn.close()
         until(lambda: "unexpected notification" in caplog.text)
     assert replica.policies.snapshot is serving and replica.policies.last_error is None
+
+
+@ON_POSTGRESQL
+def test_a_dropped_listening_connection_reconnects_and_misses_nothing(
+        replica, store, tmp_path, caplog):
+    feed = replica.policies._feed
+    until(feed.connected.is_set)
+    name = replica.config.effective_database_url.rsplit("/", 1)[1]
+    conn = psycopg2.connect(dbname=name, host="127.0.0.1", user="postgres")
+    conn.autocommit = True
+    with caplog.at_level(logging.WARNING, "rolebook.storage.policies"):
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                        " WHERE application_name = 'rolebook policy feed' AND datname = %s",
+                        (name,))
+            assert cur.fetchone() == (True,)
+        conn.close()
+        # Published while the feed is down (it waits 0.1 s before reconnecting): the
+        # notification is lost, and the reload after reconnecting catches up.
+        v2 = store.policies.publish(versions_of(v2_folder(tmp_path)), "ops")
+        digest = next(o["digest"] for o in v2 if o["version"] == 2)
+        until(lambda: replica.policies.snapshot.get("convert").digest == digest, 3)
+        assert "policy notifications lost" in caplog.text
+    until(feed.connected.is_set)
