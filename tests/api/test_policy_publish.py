@@ -66,6 +66,10 @@ def replica(config, published):
     """An in-process app serving the published versions, following the database."""
     services = build_services(config.with_(policy_source="database"))
     yield services
+    close(services)
+
+
+def close(services) -> None:
     services.policies.close()
     services.mailer.stop()
     services.decisions.close()
@@ -180,10 +184,7 @@ def test_a_replica_follows_publish_and_rollback_by_itself(replica, store, tmp_pa
         assert rolled.json["previous"] == {"version": 2, "digest": digest}
         assert other.policies.snapshot.get("convert").version == 1
     finally:
-        other.policies.close()
-        other.mailer.stop()
-        other.decisions.close()
-        other.store.close()
+        close(other)
     until(lambda: replica.policies.snapshot.get("convert").version == 1)
     event = store.policies.fleet_events()[0]
     assert (event["action"], event["target"], event["before"]["digest"]) == (
@@ -241,3 +242,18 @@ def test_a_dropped_listening_connection_reconnects_and_misses_nothing(
         until(lambda: replica.policies.snapshot.get("convert").digest == digest, 3)
         assert "policy notifications lost" in caplog.text
     until(feed.connected.is_set)
+
+
+def test_serve_refuses_a_database_with_nothing_published(tmp_path, capsys):
+    code = main(["serve", "--policy-source", "database", "--data-dir", str(tmp_path / "var"),
+                 "--port", "0"])
+    err = capsys.readouterr().err
+    assert code == 2 and "no policy version is published" in err
+    assert "rolebook policy publish" in err
+
+
+def test_an_unreachable_database_is_named_by_its_setting(tmp_path, capsys):
+    code = main(["policy", "activate", "convert@1", "--data-dir", str(tmp_path),
+                 "--database-url", "postgresql://postgres@127.0.0.1:1/nowhere"])
+    err = capsys.readouterr().err
+    assert code == 1 and "--database-url / ROLEBOOK_DATABASE_URL" in err
