@@ -24,6 +24,7 @@ feed compares `generation()` every POLL_SECONDS.
 
 from __future__ import annotations
 
+import builtins
 import json
 import logging
 import select
@@ -78,12 +79,17 @@ class PolicyVersions(Repository):
                             "outcome": "published" if row is None else "unchanged"})
             if changed:
                 raise VersionChanged(changed)
-            for v, o in sorted(((v, o) for v, o in zip(versions, out, strict=True)
-                                if o["outcome"] == "published"), key=lambda vo: vo[0]["version"]):
-                highest = query_max(p.version for p in db.PolicyVersion if p.name == v["name"])
+            new = [(v, o) for v, o in zip(versions, out, strict=True)
+                   if o["outcome"] == "published"]
+            # Per name, the highest before this publish and the highest it brings.
+            top = {v["name"]: query_max(p.version for p in db.PolicyVersion
+                                        if p.name == v["name"]) or 0 for v, _ in new}
+            for v, _ in new:
+                top[v["name"]] = builtins.max(top[v["name"]], v["version"])
+            for v, o in new:
                 db.PolicyVersion(name=v["name"], version=v["version"], digest=v["digest"],
                                  source=v["source"], published_by=by, published_at=now)
-                o["activated"] = activated = highest is None or v["version"] > highest
+                o["activated"] = activated = top[v["name"]] == v["version"]
                 if activated:
                     db.PolicyActivation(name=v["name"], version=v["version"], activated_by=by,
                                         activated_at=now)

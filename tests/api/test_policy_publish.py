@@ -257,3 +257,19 @@ def test_an_unreachable_database_is_named_by_its_setting(tmp_path, capsys):
                  "--database-url", "postgresql://postgres@127.0.0.1:1/nowhere"])
     err = capsys.readouterr().err
     assert code == 1 and "--database-url / ROLEBOOK_DATABASE_URL" in err
+
+
+def test_only_a_new_highest_version_becomes_active(store, tmp_path):
+    folder = v2_folder(tmp_path)
+    first = store.policies.publish(versions_of(folder), "ops")  # v1 and v2 of convert at once
+    assert {(o["name"], o["version"]): o["activated"] for o in first} == {
+        ("anytrack", 1): True, ("convert", 1): False, ("convert", 2): True}
+    store.policies.activate("convert", 1, "ops")  # a rollback holds until a newer version
+    assert store.policies.publish(versions_of(folder), "ops")[2]["outcome"] == "unchanged"
+    assert store.policies.state()["active"] == {"anytrack": 1, "convert": 1}
+    v1 = (folder / "convert/v1.yaml").read_text()
+    (folder / "convert/v3.yaml").write_text(v1.replace("version: 1", "version: 3", 1))
+    third = store.policies.publish(versions_of(folder), "ops")
+    assert [(o["version"], o["activated"]) for o in third if o["outcome"] == "published"] == [
+        (3, True)]
+    assert store.policies.state()["active"] == {"anytrack": 1, "convert": 3}
