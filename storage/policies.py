@@ -4,8 +4,9 @@ API (plain data in, plain data out):
     publish(versions, by) -> [{"name", "version", "digest", "outcome", "activated"}]
         versions: [{"name", "version", "digest", "source"}]; outcome is "published" or
         "unchanged". All or nothing: a known version with another digest raises
-        VersionChanged and stores nothing. A new version above every published one of its
-        name is activated in the same transaction (as a higher file is in a policy folder).
+        VersionChanged and stores nothing. The highest new version of a name, when above
+        every published one, is activated in the same transaction (as a higher file is in a
+        policy folder); a rollback therefore holds until a newer version is published.
     activate(name, version, by) -> {"name", "version", "digest", "previous", "outcome"}
         raises NotFound for a version never published.
     state() -> {"generation", "versions": [{... "source"}], "active": {name: version}}
