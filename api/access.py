@@ -11,10 +11,9 @@ import os
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from rolebook.api.auth import Caller
-from rolebook.api.decision_log import DecisionLog
+from rolebook.api.decision_log import DecisionLog, resource_entry
 from rolebook.api.metrics import Metrics
 from rolebook.api.policy_set import PolicySet
 from rolebook.api.problems import Problem, forbidden, not_found
@@ -32,6 +31,7 @@ class Services:
     decisions: DecisionLog
     metrics: Metrics
     mailer: object = None
+    verifier: object = None  # auth.Verifier: /readyz reports a provider whose keys went stale
 
 
 @dataclass(frozen=True)
@@ -79,11 +79,10 @@ def new_decision_id() -> str:
 
 def log_context(decision_id: str, caller: Caller, principal: dict, account_id: str | None,
                 policy_ref: str, digest: str, latency_ns: int) -> dict:
-    """The fields every decision-log line of one request shares."""
-    return {"decision_id": decision_id,
-            "time": datetime.now(UTC).isoformat(timespec="microseconds"),
-            "caller": caller.id, "principal": principal, "account_id": account_id,
-            "policy": policy_ref, "digest": digest, "latency_ns": latency_ns}
+    """The fields of one request's decision-log line besides its decisions."""
+    return {"decision_id": decision_id, "caller": caller.id, "principal": principal,
+            "account_id": account_id, "policy": policy_ref, "digest": digest,
+            "latency_ns": latency_ns}
 
 
 def count_effects(services: Services, allowed: int, denied: int) -> None:
@@ -101,11 +100,11 @@ def decider(services: Services, access: AccountAccess, caller: Caller, resource_
         started = time.perf_counter_ns()
         decision = policy.check(caller.id, actor_role, kind, action, attr, resource_id)
         count_effects(services, decision.allowed, not decision.allowed)
-        services.decisions.record({
-            **log_context(new_decision_id(), caller, {"id": caller.id, "role": actor_role},
-                          account_id, policy.ref, policy.digest,
-                          time.perf_counter_ns() - started),
-            "kind": kind, "resource_id": resource_id, "action": action, **decision.as_dict()})
+        services.decisions.record(
+            log_context(new_decision_id(), caller, {"id": caller.id, "role": actor_role},
+                        account_id, policy.ref, policy.digest, time.perf_counter_ns() - started),
+            [resource_entry(kind, resource_id, attr, {action: decision.view},
+                            policy.kinds.get(kind, ()))])
         return decision
     return decide
 

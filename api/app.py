@@ -16,8 +16,19 @@ from rolebook.api.limits import BodyLimitMiddleware
 from rolebook.api.mail import mailer_for
 from rolebook.api.metrics import Metrics, MetricsMiddleware, MetricsResource
 from rolebook.api.policy_set import PolicySet, source_for
-from rolebook.api.resources import accounts, audit, check, health, invitations, members, policies
+from rolebook.api.request_context import RequestContextMiddleware, RouteNames
+from rolebook.api.resources import (
+    accounts,
+    audit,
+    check,
+    health,
+    invitations,
+    members,
+    policies,
+    policy_review,
+)
 from rolebook.api.resources.accept_page import AcceptPage
+from rolebook.api.resources.admin_console import AdminConsole
 from rolebook.storage import Store
 from rolebook.storage.account_cache import STAMPS_FILE, AccountCache, Stamps
 from rolebook.storage.policies import PolicyFeed, listen_connector
@@ -35,6 +46,8 @@ def routes(services: Services) -> list[tuple[str, object]]:
         ("/v1/policies/{name}/versions/{version:int(min=1)}", policies.PolicyVersion(services)),
         ("/v1/policies/{name}/versions/{version:int(min=1)}/activate",
          policies.PolicyActivate(services)),
+        ("/v1/policies/{name}/diff", policy_review.PolicyDiff(services)),
+        ("/v1/policies/impact", policy_review.PolicyImpact(services)),
         ("/v1/accounts", accounts.Accounts(services)),
         ("/v1/accounts/{account_id}", accounts.Account(services)),
         ("/v1/accounts/{account_id}/permissions", accounts.Permissions(services)),
@@ -47,6 +60,7 @@ def routes(services: Services) -> list[tuple[str, object]]:
          invitations.Resend(services)),
         ("/v1/invitations/accept", invitations.Accept(services)),
         ("/invitations/accept", AcceptPage(services)),
+        ("/admin", AdminConsole()),
     ]
 
 
@@ -71,11 +85,14 @@ def build_services(config: Config, store: Store | None = None) -> Services:
 
 def create_app(config: Config, services: Services | None = None) -> falcon.App:
     services = services or build_services(config)
+    services.verifier = Verifier(config)  # this app's identity settings; /readyz reads it
     json_handler = media.JSONHandler(dumps=orjson.dumps, loads=orjson.loads)
+    names = RouteNames([path for path, _ in routes(services)])
     app = falcon.App(middleware=[
-        MetricsMiddleware(services.metrics),
+        RequestContextMiddleware(names, config.access_log == "on"),
+        MetricsMiddleware(services.metrics, names),
         BodyLimitMiddleware(config.max_body_bytes),
-        AuthMiddleware(Verifier(config)),
+        AuthMiddleware(services.verifier),
         QueryMiddleware(),
     ])
     app.req_options.media_handlers.update({falcon.MEDIA_JSON: json_handler})

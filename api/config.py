@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import secrets
 from dataclasses import dataclass, field, make_dataclass, replace
 from pathlib import Path
@@ -56,10 +57,29 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("mail_from", "sender address of invitation emails", "rolebook@localhost"),
     Setting("public_url", "base URL of accept links", "", shown="http://<host>:<port>"),
     Setting("jwt_secret", "HS256 secret", "", shown="generated once into <data-dir>/jwt-secret"),
-    Setting("jwt_public_key", "PEM public key file: verify RS256/ES256 tokens of an "
-            "identity provider instead of HS256", "", shown="none"),
-    Setting("jwt_algorithm", "algorithm of --jwt-public-key (and of token --private-key)", "RS256",
-            choices=("RS256", "ES256")),
+    Setting("jwt_public_key", "PEM public key file: verify an identity provider's tokens "
+            "with it instead of HS256", "", shown="none"),
+    Setting("jwt_jwks_url", "the identity provider's JWKS URL: keys chosen by `kid`, cached, "
+            "refetched for a new `kid` (at most every 10 s)", "", shown="none"),
+    Setting("oidc_issuer", "the provider's issuer URL: reads <issuer>/.well-known/"
+            "openid-configuration for its jwks_uri and issuer", "", shown="none"),
+    Setting("jwt_algorithm", "algorithms accepted from the provider, comma-separated (RS256, "
+            "ES256, EdDSA, ...); also token --private-key's", "RS256"),
+    Setting("jwt_issuer", "required `iss` of every token (minted tokens carry it)", "",
+            shown="the OIDC issuer's, else not checked"),
+    Setting("jwt_audience", "required `aud` of every token (minted tokens carry it)", "",
+            shown="none: a token carrying `aud` is refused"),
+    Setting("jwt_leeway", "seconds of clock skew allowed on exp, nbf and iat", 30, int),
+    Setting("jwt_max_lifetime", "longest token lifetime accepted (exp - now), e.g. 1h, 7d; "
+            "every token must carry exp", "7d"),
+    Setting("jwt_jwks_cache_seconds", "how long fetched provider keys are used before they are "
+            "fetched again: a key removed at the provider is refused within this", 300, int),
+    Setting("jwt_email_claim", "the claim that holds the user's email address", "email"),
+    Setting("jwt_scope_claims", "claims that hold scopes, comma-separated: a space-separated "
+            "string or a list", "scope,scp,permissions"),
+    Setting("require_verified_email", "accepting an invitation needs `email_verified: true`; "
+            "'auto' is on with an identity provider and off with the built-in secret", "auto",
+            choices=("auto", "on", "off")),
     Setting("decision_log", "where decision logs go: 'file' (data dir), 'stdout' or 'off'",
             "file", choices=("file", "stdout", "off")),
     Setting("max_body_bytes", "largest request body accepted", 1_048_576, int),
@@ -69,6 +89,10 @@ SETTINGS: tuple[Setting, ...] = (
             "host's changes would not reach this host's cache", "auto",
             choices=("auto", "on", "off")),
     Setting("log_level", "logging level", "INFO"),
+    Setting("log_format", "log lines as 'text' or 'json'; 'auto' is text on a terminal and JSON "
+            "lines otherwise", "auto", choices=("auto", "text", "json")),
+    Setting("access_log", "one log line per request (method, route, status, duration, request "
+            "id, caller, bytes)", "on", choices=("on", "off")),
 )
 BY_NAME = {s.name: s for s in SETTINGS}
 
@@ -95,6 +119,16 @@ class _Derived:
         if self.account_cache == "auto":
             return self.effective_database_url.startswith("sqlite:")
         return self.account_cache == "on"
+
+    @property
+    def external_identity(self) -> bool:
+        return bool(self.jwt_public_key or self.jwt_jwks_url or self.oidc_issuer)
+
+    @property
+    def needs_verified_email(self) -> bool:
+        if self.require_verified_email == "auto":
+            return self.external_identity
+        return self.require_verified_email == "on"
 
     @property
     def effective_mail_url(self) -> str:
@@ -146,6 +180,19 @@ def from_arguments(args: argparse.Namespace, environ=os.environ) -> Config:
         elif s.env in environ:
             values[s.name] = s.type(environ[s.env])
     return Config(**values)
+
+
+DURATION = re.compile(r"^(\d+)([smhd])$")
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration_seconds(text: str) -> int:
+    """'30m', '1h', '7d' in seconds."""
+    match = DURATION.match(text.strip())
+    if not match:
+        raise ValueError(f"a duration is a number and a unit (s, m, h, d), e.g. 30m, 1h, 7d; "
+                         f"got {text!r}")
+    return int(match.group(1)) * UNITS[match.group(2)]
 
 
 def jwt_secret(config: Config) -> str:

@@ -1,53 +1,90 @@
-"""Decision logs: one JSON line per decision, written off the request path.
+"""Decision log: one JSON line per request (a /v1/check answer, or one decision an operation
+made), with its decisions nested and the facts they used, so `rolebook policy impact` can replay
+it against a candidate policy version.
 
-Requests only put a dict on a bounded queue; a writer thread encodes and
-writes. When the queue is full the entry is dropped and counted, so a slow
-disk never slows a decision.
+A line: time (UTC, Z), decision_id, request_id, instance (host, pid, version), caller,
+account_id, principal {id, role}, policy (name@version), digest, latency_ns, and resources, each
+{kind, id, attr, actions: {action: {effect, rule, reason}}}; actions the policy does not define
+are listed once under `undefined_actions` (all denied) instead of repeating a decision each.
+
+Requests encode their line and put it on a queue bounded in bytes; a writer thread writes. When
+the queue is full the line is dropped and counted, so a slow disk never slows a decision. The
+file is reopened when it was rotated away (logrotate's rename mode), as WatchedFileHandler does.
 """
 
 from __future__ import annotations
 
+import os
 import queue
+import socket
 import sys
 import threading
+from datetime import UTC, datetime
+from importlib import metadata
 from pathlib import Path
 
 import orjson
 
-_STOP = object()
-_VIEWS: dict[tuple, bytes] = {}  # a decision's encoded fields, by (effect, rule, reason)
+from rolebook.api.request_context import REQUEST_ID
+
+MAX_QUEUED_BYTES = 64 * 1024 * 1024
+MAX_EVENT_BYTES = 1024 * 1024  # larger events keep their effects and rules, not their facts
+_STOP = b""
+
+
+def _instance() -> dict:
+    try:
+        version = metadata.version("rolebook")
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    return {"host": socket.gethostname(), "pid": os.getpid(), "version": version}
 
 
 class DecisionLog:
-    def __init__(self, sink: str, data_dir: Path, on_drop=None):
+    def __init__(self, sink: str, data_dir: Path, on_drop=None,
+                 max_queued_bytes: int = MAX_QUEUED_BYTES):
         self.enabled = sink != "off"
         self.dropped = 0
         self._on_drop = on_drop
-        self._queue: queue.Queue = queue.Queue(maxsize=100_000)
+        self._max_bytes = max_queued_bytes
+        self._queued_bytes = 0
+        self._lock = threading.Lock()
+        self._queue: queue.Queue = queue.Queue()
         self.path = data_dir / "decisions.log" if sink == "file" else None
+        self._instance = None
         self._thread = None
         if self.enabled:
             self._thread = threading.Thread(target=self._write_forever, name="decision-log",
                                             daemon=True)
             self._thread.start()
 
-    def record(self, entry: dict) -> None:
-        """One decision, as one line."""
-        self._put(entry)
-
-    def record_answer(self, common: dict, results: list[dict]) -> None:
-        """A whole /v1/check answer: one queue item, expanded into a line per decision later."""
-        self._put((common, results))
-
-    def _put(self, item) -> None:
+    def record(self, head: dict, resources: list[dict]) -> None:
+        """One request's decisions: `head` holds the shared fields, `resources` the nested
+        decisions with their facts (see the module docstring)."""
         if not self.enabled:
             return
-        try:
-            self._queue.put_nowait(item)
-        except queue.Full:
-            self.dropped += 1
+        if self._instance is None or self._instance["pid"] != os.getpid():  # after fork
+            self._instance = _instance()
+        event = {"time": datetime.now(UTC).isoformat(timespec="microseconds")
+                 .replace("+00:00", "Z"), **head, "request_id": REQUEST_ID.get(),
+                 "instance": self._instance, "resources": resources}
+        line = orjson.dumps(event) + b"\n"
+        if len(line) > MAX_EVENT_BYTES:
+            event["resources"] = [_without_facts(r) for r in resources]
+            event["facts_omitted"] = True
+            line = orjson.dumps(event) + b"\n"
+        with self._lock:
+            if self._queued_bytes + len(line) > self._max_bytes:
+                self.dropped += 1
+                full = True
+            else:
+                self._queued_bytes += len(line)
+                full = False
+        if full:
             if self._on_drop:
                 self._on_drop()
+            return
+        self._queue.put(line)
 
     def _open(self):
         if self.path is None:
@@ -55,22 +92,35 @@ class DecisionLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         return open(self.path, "ab")
 
+    def _rotated(self, out) -> bool:
+        """The path no longer names the open file (renamed or removed by log rotation)."""
+        if self.path is None:
+            return False
+        try:
+            return os.stat(self.path).st_ino != os.fstat(out.fileno()).st_ino
+        except FileNotFoundError:
+            return True
+
     def _write_forever(self) -> None:
         out = self._open()
         while True:
-            item = self._queue.get()
-            batch = [item]
+            batch = [self._queue.get()]
             while len(batch) < 1000:
                 try:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            stop = any(b is _STOP for b in batch)
-            out.write(b"".join(_encode(b) for b in batch if b is not _STOP))
+            if self._rotated(out):
+                out.close()
+                out = self._open()
+            data = b"".join(batch)
+            out.write(data)
             out.flush()
+            with self._lock:
+                self._queued_bytes -= len(data)
             for _ in batch:
                 self._queue.task_done()
-            if stop:
+            if _STOP in batch:
                 return
 
     def flush(self) -> None:
@@ -84,27 +134,18 @@ class DecisionLog:
             self._thread.join(timeout=5)
 
 
-def _encode(item) -> bytes:
-    """JSON lines; an answer's shared fields are encoded once, not once per decision."""
-    if isinstance(item, dict):
-        return orjson.dumps(item) + b"\n"
-    common, results = item
-    head = orjson.dumps(common)[:-1] + b',"kind":'
-    dumps, parts = orjson.dumps, []
-    for r in results:
-        resource = head + dumps(r["kind"]) + b',"resource_id":' + dumps(r.get("id")) + \
-            b',"action":'
-        for action, d in r["actions"].items():
-            parts += (resource, dumps(action), _view(d["effect"], d["rule"], d["reason"]))
-    return b"".join(parts)
+def resource_entry(kind: str, rid, attr: dict | None, actions: dict, known) -> dict:
+    """A resource's decisions as the log holds them; `actions` maps action → decision view,
+    `known` is the policy's actions for this kind."""
+    entry = {"kind": kind, "id": rid, "attr": attr or {}}
+    defined = {a: d for a, d in actions.items() if a in known}
+    if len(defined) < len(actions):
+        entry["undefined_actions"] = [a for a in actions if a not in known]
+    entry["actions"] = defined
+    return entry
 
 
-def _view(effect: str, rule: str, reason: str) -> bytes:
-    key = (effect, rule, reason)
-    encoded = _VIEWS.get(key)
-    if encoded is None:
-        if len(_VIEWS) > 10_000:  # reasons that name facts vary; keep the memo small
-            _VIEWS.clear()
-        encoded = _VIEWS[key] = b"," + orjson.dumps(
-            {"effect": effect, "rule": rule, "reason": reason})[1:] + b"\n"
-    return encoded
+def _without_facts(resource: dict) -> dict:
+    return {**resource, "attr": {},
+            "actions": {a: {"effect": d["effect"], "rule": d["rule"]}
+                        for a, d in resource["actions"].items()}}

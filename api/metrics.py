@@ -9,6 +9,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from prometheus_client.exposition import generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from rolebook.api.request_context import RouteNames, method_label
+
 
 class Metrics:
     def __init__(self):
@@ -61,12 +63,13 @@ class Metrics:
 class MetricsMiddleware:
     """Counts every response by its route template, so paths with ids share one series."""
 
-    def __init__(self, metrics: Metrics):
-        self.metrics = metrics
+    def __init__(self, metrics: Metrics, routes: RouteNames):
+        self.metrics, self.routes = metrics, routes
 
     def process_response(self, req, resp, resource, req_succeeded):
-        route = req.uri_template or "(unrouted)"
-        self.metrics.requests.labels(req.method, route, str(resp.status_code)).inc()
+        # Method and route from closed sets, so no request can add a series.
+        self.metrics.requests.labels(method_label(req.method), self.routes.of(req),
+                                     str(resp.status_code)).inc()
 
 
 class MetricsResource:

@@ -23,9 +23,11 @@ import time
 from pony.orm.dbapiprovider import DBException
 from waitress.server import create_server
 
-from rolebook.api.config import BY_NAME, Config, jwt_secret
+from rolebook.api.auth import IdentityError, Verifier
+from rolebook.api.config import BY_NAME, Config
 from rolebook.api.mail import from_url
 from rolebook.api.policy_set import DirSource, PolicySet, source_for
+from rolebook.api.server_errors import ProblemChannel
 from rolebook.engine import PolicyLoadError, Snapshot, policy_files
 from rolebook.storage import Store
 
@@ -73,8 +75,10 @@ def prepare(config: Config) -> Snapshot:
     except ValueError as exc:
         raise StartupError(f"{_named('mail_url')}: {exc}") from None
     config.data_path.mkdir(parents=True, exist_ok=True)
-    if not config.jwt_public_key:
-        jwt_secret(config)
+    try:
+        Verifier(config)  # the built-in key is made once; a provider's keys must be readable
+    except IdentityError as exc:
+        raise StartupError(str(exc)) from None
     url = config.effective_database_url
     try:
         store = Store(url)
@@ -115,6 +119,7 @@ def run_worker(config: Config, sock: socket.socket) -> None:
     server = create_server(app, sockets=[sock], threads=config.threads,
                            max_request_body_size=config.max_body_bytes,
                            ident="rolebook", clear_untrusted_proxy_headers=True)
+    server.channel_class = ProblemChannel  # waitress's own errors as problem+json
 
     def drain():
         # The interrupt below re-enters on_term, which must have finished starting this

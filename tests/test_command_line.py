@@ -144,3 +144,33 @@ def test_the_tools_start_without_the_services_libraries(argv):
     done = subprocess.run([sys.executable, "-c", probe, *argv], cwd=REPO, text=True,
                           capture_output=True, timeout=60)
     assert done.stderr.strip().splitlines()[-1] == "[]", done.stderr
+
+
+def test_testing_one_policy_is_not_failed_by_a_broken_neighbour(capsys, tmp_path):
+    folder = tmp_path / "policies"
+    assert run(capsys, "init", str(folder))[0] == 0
+    convert = folder / "convert" / "v1.yaml"
+    convert.write_text(convert.read_text().replace("min_role: edit", "min_role: editor", 1))
+    code, out, _ = run(capsys, "policy", "test", str(folder / "anytrack"))
+    assert code == 0 and re.search(r"^\d+ passed, 0 failed$", out, re.M)
+    code, out, _ = run(capsys, "policy", "test", "--policy-dir", str(folder))
+    assert code == 1 and "0 passed, 1 failed" in out
+
+
+def test_diff_exits_0_only_when_the_versions_agree(capsys):
+    policies = str(REPO / "policies")
+    assert run(capsys, "policy", "diff", "convert@1", "convert@1", "--policy-dir", policies)[0] \
+        == 0
+
+
+def test_the_pre_commit_hooks_run_real_commands():
+    import yaml
+
+    hooks = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())
+    assert {h["id"] for h in hooks} == {"rolebook-validate", "rolebook-test"}
+    parser = build_parser()
+    for hook in hooks:
+        program, *argv = hook["entry"].split()
+        assert program == "rolebook"
+        args = parser.parse_args([*argv, "--policy-dir", str(REPO / "policies")])
+        assert args.run(args) == 0, hook["id"]

@@ -63,6 +63,20 @@ def register(sub) -> None:
     add_arguments(activate, ("database_url", "data_dir"))
     activate.set_defaults(run=run_activate)
 
+    impact = commands.add_parser(
+        "impact", help="replay a decision log against a candidate version: which decisions "
+        "would flip; exit 1 when any does")
+    impact.add_argument("ref", metavar="NAME@CANDIDATE", help="the candidate version")
+    add_arguments(impact, ("policy_dir", "data_dir"))
+    impact.add_argument("--log", metavar="FILE|-", default=None,
+                        help="the decision log to replay, or - for standard input "
+                        "(default: decisions.log in the data dir)")
+    impact.add_argument("--since", metavar="TIME", default=None,
+                        help="only decisions at or after TIME: ISO-8601 (2026-12-01T00:00:00Z) "
+                        "or an age such as 30m, 24h, 7d (default: the whole log)")
+    impact.add_argument("--json", action="store_true", help="print the report as JSON")
+    impact.set_defaults(run=run_impact)
+
 
 def policy_dir(args) -> str:
     return from_arguments(args).policy_dir
@@ -116,21 +130,42 @@ def _suite_problems(path: Path, policies, broken: set[str]) -> list:
     return problems
 
 
-def _load(folder: str | Path):
-    from rolebook.engine import PolicyLoadError, load_snapshot
+def _load(where: str | Path | list[Path]):
+    """A Snapshot of a policy folder (or of the given files); None after printing why not."""
+    from rolebook.engine import PolicyLoadError, Snapshot, build_files, load_snapshot
 
     try:
-        return load_snapshot(folder)
+        if not isinstance(where, list):
+            return load_snapshot(where)
+        outcomes = build_files(where)
+        problems = [p for o in outcomes for p in o.problems]
+        if problems:
+            raise PolicyLoadError(problems)
+        return Snapshot(o.policy for o in outcomes)
     except PolicyLoadError as exc:
         _print_problems(exc.problems, sys.stderr)
         return None
+
+
+def _tested_policies(path: str | None, root: Path) -> Path | list[Path]:
+    """Testing one policy (its folder, or one of its suites) loads that policy alone, so a
+    broken neighbour does not fail it."""
+    if path is None:
+        return root
+    folder = Path(path)
+    if folder.is_file():
+        folder = folder.resolve().parent.parent
+    elif folder.name == "tests":
+        folder = folder.parent
+    versions = sorted(folder.glob("v*.y*ml"))
+    return versions or root
 
 
 def run_test(args) -> int:
     from rolebook.engine import testing
 
     root, files = testing.locate(args.path or policy_dir(args))
-    snapshot = _load(root)
+    snapshot = _load(_tested_policies(args.path, root))
     if snapshot is None:
         print("0 passed, 1 failed")
         return 1
@@ -195,8 +230,55 @@ def run_diff(args) -> int:
     a, b = _get(snapshot, args.a, True), _get(snapshot, args.b, True)
     if a is None or b is None:
         return 1
-    print(diffing.render(diffing.diff(a, b), a, b))
-    return 0
+    result = diffing.diff(a, b)
+    print(diffing.render(result, a, b))
+    return 1 if result.changes or result.settings else 0  # like diff(1): 1 when they differ
+
+
+def _since(text: str | None) -> str | None:
+    """An ISO-8601 UTC time in the log's own form, so lines compare as strings."""
+    from datetime import UTC, datetime, timedelta
+
+    from rolebook.api.config import duration_seconds
+
+    if text is None:
+        return None
+    try:
+        moment = datetime.now(UTC) - timedelta(seconds=duration_seconds(text))
+    except ValueError:
+        try:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise SystemExit(f"rolebook: --since {text!r}: give an ISO-8601 time or an age "
+                             "such as 24h") from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def run_impact(args) -> int:
+    import json
+
+    from rolebook.engine import impact as impacts
+
+    since = _since(args.since)
+    snapshot = _load(policy_dir(args))
+    candidate = snapshot and _get(snapshot, args.ref, True)
+    if candidate is None:
+        return 2
+    if args.log == "-":
+        report = impacts.replay(sys.stdin.buffer, candidate, since)
+    else:
+        log = Path(args.log) if args.log else from_arguments(args).data_path / "decisions.log"
+        try:
+            with open(log, "rb") as lines:
+                report = impacts.replay(lines, candidate, since)
+        except OSError as exc:
+            print(f"rolebook: cannot read the decision log {log}: {exc.strerror}",
+                  file=sys.stderr)
+            return 2
+    print(json.dumps(report.as_dict(), indent=2) if args.json else impacts.render(report))
+    return 1 if report.flipped else 0
 
 
 def _actor(args) -> str:

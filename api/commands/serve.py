@@ -15,8 +15,9 @@ def register(sub) -> None:
 
 def run(args) -> int:
     config = from_arguments(args)
-    logging.basicConfig(level=config.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from rolebook.api.logs import configure
+
+    configure(config.log_level, config.log_format)
     # waitress warns "Task queue depth is N" for every request that waits for a thread: under
     # load, every request, at 4% of a check's CPU. Waiting shows in the latency histogram.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)

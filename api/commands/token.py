@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import re
 import sys
 
-from rolebook.api.config import BY_NAME, add_arguments, existing_jwt_secret, from_arguments
-
-DURATION = re.compile(r"^(\d+)([smhd])$")
-UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def seconds(text: str) -> int:
-    match = DURATION.match(text)
-    if not match:
-        raise ValueError(f"--ttl wants e.g. 30m, 1h, 7d; got {text!r}")
-    return int(match.group(1)) * UNITS[match.group(2)]
+from rolebook.api.config import (
+    BY_NAME,
+    add_arguments,
+    duration_seconds,
+    existing_jwt_secret,
+    from_arguments,
+)
 
 
 def register(sub) -> None:
@@ -30,16 +25,19 @@ def register(sub) -> None:
     parser.add_argument("--ttl", default="1h", help="lifetime, e.g. 30m, 1h, 7d (default: 1h)")
     parser.add_argument("--private-key", metavar="PEM",
                         help="PEM private key: sign RS256/ES256 instead of HS256")
-    add_arguments(parser, ("data_dir", "jwt_secret", "jwt_algorithm"))
+    add_arguments(parser, ("data_dir", "jwt_secret", "jwt_algorithm", "jwt_issuer",
+                           "jwt_audience"))
     parser.set_defaults(run=run)
 
 
 def run(args) -> int:
     config = from_arguments(args)
     try:
-        ttl = seconds(args.ttl)
+        ttl = duration_seconds(args.ttl)
+        if ttl <= 0:
+            raise ValueError("every token must carry exp: give --ttl a lifetime, e.g. 1h")
     except ValueError as exc:
-        print(f"rolebook token: {exc}", file=sys.stderr)
+        print(f"rolebook token: --ttl: {exc}", file=sys.stderr)
         return 2
     from rolebook.api.auth import mint  # PyJWT and cryptography: only when minting
 

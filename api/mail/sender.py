@@ -99,24 +99,28 @@ class OutboxSender:
         try:
             self.transport.send(rfc5322(row, self.mail_from))
         except PermanentFailure as exc:
-            log.warning("mail %s to %s refused for good: %s", row["id"], row["to"], exc)
+            log.warning("mail %s refused for good (%s)", row["id"], type(exc).__name__)
+            log.debug("mail %s to %s: %s", row["id"], row["to"], exc)
             self._record(self.outbox.mark_failed, row["id"], _describe(exc), None)
             return
         except Exception as exc:
             attempts = row["attempts"] + 1
             if attempts >= self.max_attempts:
-                log.warning("mail %s to %s failed %d times, giving up: %s",
-                            row["id"], row["to"], attempts, exc)
+                log.warning("mail %s failed %d times, giving up (%s)", row["id"], attempts,
+                            type(exc).__name__)
+                log.debug("mail %s to %s: %s", row["id"], row["to"], exc)
                 self._record(self.outbox.mark_failed, row["id"], _describe(exc), None)
                 return
             wait = self.delay(attempts)
-            log.info("mail %s to %s failed (attempt %d), retrying in %.1fs: %s",
-                     row["id"], row["to"], attempts, wait, exc)
+            log.info("mail %s failed (attempt %d, %s), retrying in %.1fs", row["id"],
+                     attempts, type(exc).__name__, wait)
+            log.debug("mail %s to %s: %s", row["id"], row["to"], exc)
             self._record(self.outbox.mark_failed, row["id"], _describe(exc),
                          self.outbox.now() + timedelta(seconds=wait))
             return
         self._record(self.outbox.mark_sent, row["id"])
-        log.info("mail %s sent to %s via %r", row["id"], row["to"], self.transport)
+        log.info("mail %s sent via %r", row["id"], self.transport)
+        log.debug("mail %s was to %s", row["id"], row["to"])
 
     def _record(self, mark, *args, tries: int = 3) -> None:
         """Record an outcome; a lost race is retried, since a row left leased is sent again."""

@@ -12,47 +12,19 @@ no Referer leaves the page.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import html
-import re
 from datetime import datetime
 from pathlib import Path
 
 import falcon
 
 from rolebook.api.access import Services
+from rolebook.api.pages import SLOT, security_headers
 from rolebook.storage import errors as storage_errors
 
 TEMPLATE = (Path(__file__).resolve().parent.parent / "accept_page.html").read_text(
     encoding="utf-8")
-_SLOT = re.compile(r"{{(\w+)}}")
-
-
-def _inline_hash(tag: str) -> str:
-    """CSP source for the template's one inline <tag> element (its exact text, hashed)."""
-    [body] = re.findall(rf"<{tag}>(.*?)</{tag}>", TEMPLATE, re.S)
-    if _SLOT.search(body):
-        raise RuntimeError(f"accept_page.html: the <{tag}> must not hold slots (its hash)")
-    digest = hashlib.sha256(body.encode("utf-8")).digest()
-    return f"'sha256-{base64.b64encode(digest).decode('ascii')}'"
-
-
-CSP = "; ".join([
-    "default-src 'none'",
-    f"script-src {_inline_hash('script')}",
-    f"style-src {_inline_hash('style')}",
-    "connect-src 'self'",
-    "base-uri 'none'",
-    "form-action 'none'",
-    "frame-ancestors 'none'",
-])
-HEADERS = {
-    "Content-Security-Policy": CSP,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-}
+HEADERS = security_headers(TEMPLATE)
 MAX_TOKEN_LENGTH = 512  # issued tokens are 43 characters; longer ones cannot be ours
 
 e = html.escape
@@ -61,7 +33,7 @@ e = html.escape
 def render(title: str, main: str) -> str:
     """The page: `title` is text (escaped here), `main` is HTML built from escaped parts."""
     values = {"title": e(title), "main": main}
-    return _SLOT.sub(lambda m: values[m.group(1)], TEMPLATE)
+    return SLOT.sub(lambda m: values[m.group(1)], TEMPLATE)
 
 
 def _when(stamp: str | None) -> str:

@@ -16,6 +16,7 @@ from rolebook.api import contract
 from rolebook.api.access import Services, count_effects, log_context, new_decision_id
 from rolebook.api.auth import CHECK_SCOPE, Caller
 from rolebook.api.contract import MAX_ID_LENGTH, storable
+from rolebook.api.decision_log import resource_entry
 from rolebook.api.problems import bad_request, forbidden, not_found
 from rolebook.engine import Policy
 from rolebook.engine.requests import RequestError, answer
@@ -54,7 +55,7 @@ class CheckResource:
             _deny_all(result, principal["id"], account_id)
         decision_id = new_decision_id()
         result["decision_id"] = decision_id
-        self._log(result, caller, account_id, decision_id, started)
+        self._log(body, result, caller, account_id, decision_id, started)
         resp.media = result
 
     def _from_account(self, body: dict, account_id: str, trusted: bool, snapshot) -> bool:
@@ -103,7 +104,8 @@ class CheckResource:
             return
         resource["attr"] = {**(resource.get("attr") or {}), **stored}
 
-    def _log(self, result: dict, caller: Caller, account_id, decision_id: str, started: int):
+    def _log(self, body: dict, result: dict, caller: Caller, account_id, decision_id: str,
+             started: int):
         services = self.services
         elapsed = time.perf_counter_ns() - started
         services.metrics.decision_seconds.observe(elapsed / 1e9)
@@ -113,11 +115,16 @@ class CheckResource:
                 total += 1
                 allowed += d["effect"] == "allow"
         count_effects(services, allowed, total - allowed)
-        services.decisions.record_answer(
+        if not services.decisions.enabled:
+            return
+        kinds = services.policies.snapshot.get(result["policy"], result["version"]).kinds
+        services.decisions.record(
             log_context(decision_id, caller, result["principal"], account_id,
                         f"{result['policy']}@{result['version']}", result["digest"],
                         elapsed // (total or 1)),
-            result["results"])
+            [resource_entry(r["kind"], r["id"], asked.get("attr"), r["actions"],
+                            kinds.get(r["kind"], ()))
+             for asked, r in zip(body["resources"], result["results"], strict=True)])
 
 
 def _deny_all(result: dict, pid: str, account_id: str) -> None:

@@ -25,6 +25,9 @@ class Ready:
         if policies.last_error is not None:
             problems.append(f"the last policy reload failed ({policies.last_error}); "
                             "the previous policies still serve")
+        verifier = self.services.verifier
+        if verifier is not None and verifier.outage:
+            problems.append(verifier.outage)
         snapshot = policies.snapshot
         if problems and "database" in problems[0]:
             raise Problem(503, "not-ready", "Not ready", "; ".join(problems))

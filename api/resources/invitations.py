@@ -13,7 +13,7 @@ from rolebook.api import contract
 from rolebook.api.access import Services, account_access, decider, require
 from rolebook.api.mail.compose import invitation_message, valid_address
 from rolebook.api.pagination import listing, page_params
-from rolebook.api.problems import bad_request, not_found
+from rolebook.api.problems import Problem, bad_request, not_found
 from rolebook.storage import errors as storage_errors
 
 STATUSES = ("pending", "accepted", "expired", "revoked")
@@ -149,6 +149,7 @@ class Accept:
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         caller = req.context.caller
         body = contract.body(req, "AcceptRequest")
+        _require_verified_email(caller, self.services.config.needs_verified_email)
         try:
             result = self.services.store.invitations.accept(body["token"], caller.id,
                                                             caller.email)
@@ -160,3 +161,14 @@ class Accept:
         resp.media = {"account_id": result["account"]["id"],
                       "invitation_id": result["invitation"]["id"],
                       "member": result["member"]}
+
+
+def _require_verified_email(caller, required: bool) -> None:
+    """An address the provider has not verified may belong to someone else: accepting with it
+    is the classic takeover (register another's address at the provider, take their seat)."""
+    if caller.email_verified is False or (required and caller.email_verified is None):
+        said = "says it is not verified" if caller.email_verified is False else \
+            "does not say it is verified (email_verified)"
+        raise Problem(403, "email-not-verified", "Email address not verified",
+                      f"your token's email address {said}; sign in with a verified address "
+                      "to accept an invitation")

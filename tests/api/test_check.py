@@ -211,12 +211,18 @@ def test_explain_traces_every_rule(service):
 def test_every_decision_is_logged(service, services, config):
     body = {"principal": {"id": "x", "role": "read"},
             "resources": [{"kind": "report", "id": "r1", "actions": ["view"]},
-                          {"kind": "object", "id": "o1", "actions": ["update", "delete"]}]}
+                          {"kind": "object", "id": "o1", "attr": {"owner": "x"},
+                           "actions": ["update", "delete", "fly"]}]}
     answer = check(service, body).json
     services.decisions.flush()
     lines = [json.loads(x) for x in (config.data_path / "decisions.log").read_text().splitlines()]
-    mine = [x for x in lines if x["decision_id"] == answer["decision_id"]]
-    assert sorted((x["kind"], x["action"], x["effect"]) for x in mine) == [
+    [mine] = [x for x in lines if x["decision_id"] == answer["decision_id"]]
+    assert sorted((r["kind"], a, d["effect"]) for r in mine["resources"]
+                  for a, d in r["actions"].items()) == [
         ("object", "delete", "deny"), ("object", "update", "deny"), ("report", "view", "allow")]
-    assert all(x["policy"] == "convert@1" and x["caller"] == "svc" for x in mine)
-    assert all(x["digest"] == answer["digest"] for x in mine)
+    assert mine["resources"][1]["attr"] == {"owner": "x"}
+    assert mine["resources"][1]["undefined_actions"] == ["fly"]
+    assert mine["principal"] == {"id": "x", "role": "read"}
+    assert mine["policy"] == "convert@1" and mine["caller"] == "svc"
+    assert mine["digest"] == answer["digest"] and mine["time"].endswith("Z")
+    assert mine["instance"]["pid"] and mine["request_id"]

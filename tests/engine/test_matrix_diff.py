@@ -99,7 +99,8 @@ def test_diff_command_says_it_is_exhaustive(tmp_path, capsys):
                               "name: owners-delete-account\n        actions: [delete]\n"
                               "        effect: allow\n        min_role: edit")
     versions(tmp_path, changed)
-    assert main(["policy", "diff", "convert@1", "convert@2", "--policy-dir", str(tmp_path)]) == 0
+    # Exit 1 when the versions differ, as diff(1) does.
+    assert main(["policy", "diff", "convert@1", "convert@2", "--policy-dir", str(tmp_path)]) == 1
     lines = capsys.readouterr().out.splitlines()
     assert lines[2] == ("account.delete role=edit: deny (convert@1#default-deny) -> "
                         "allow (convert@2#owners-delete-account)")

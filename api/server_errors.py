@@ -1,0 +1,32 @@
+"""Errors waitress answers itself, before Falcon sees the request (a body over the limit, a
+malformed request line or header, headers too large), in the same problem+json as every other
+error. Waitress lets a server choose its channel class and a channel its error task; nothing is
+patched."""
+
+from __future__ import annotations
+
+import orjson
+from waitress.channel import HTTPChannel
+from waitress.task import ErrorTask
+
+from rolebook.api.problems import PROBLEM_TYPE
+
+SLUGS = {400: "bad-request", 413: "payload-too-large", 431: "headers-too-large",
+         501: "not-implemented"}
+
+
+class ProblemErrorTask(ErrorTask):
+    def execute(self):
+        error = self.request.error
+        body = orjson.dumps({"type": PROBLEM_TYPE + SLUGS.get(error.code, "server-error"),
+                             "title": error.reason, "status": error.code,
+                             "detail": str(error.body) or error.reason})
+        self.status = f"{error.code} {error.reason}"
+        self.response_headers.append(("Content-Type", "application/problem+json"))
+        self.set_close_on_finish()
+        self.content_length = len(body)
+        self.write(body)
+
+
+class ProblemChannel(HTTPChannel):
+    error_task_class = ProblemErrorTask
