@@ -15,7 +15,7 @@ from rolebook.api.decision_log import DecisionLog
 from rolebook.api.limits import BodyLimitMiddleware
 from rolebook.api.mail import mailer_for
 from rolebook.api.metrics import Metrics, MetricsMiddleware, MetricsResource
-from rolebook.api.policy_set import PolicySet
+from rolebook.api.policy_set import PolicySet, source_for
 from rolebook.api.request_context import RequestContextMiddleware, RouteNames
 from rolebook.api.resources import (
     accounts,
@@ -31,6 +31,7 @@ from rolebook.api.resources.accept_page import AcceptPage
 from rolebook.api.resources.admin_console import AdminConsole
 from rolebook.storage import Store
 from rolebook.storage.account_cache import STAMPS_FILE, AccountCache, Stamps
+from rolebook.storage.policies import PolicyFeed, listen_connector
 
 
 def routes(services: Services) -> list[tuple[str, object]]:
@@ -43,6 +44,8 @@ def routes(services: Services) -> list[tuple[str, object]]:
         ("/v1/policies", policies.PolicyList(services)),
         ("/v1/policies/reload", policies.PolicyReload(services)),
         ("/v1/policies/{name}/versions/{version:int(min=1)}", policies.PolicyVersion(services)),
+        ("/v1/policies/{name}/versions/{version:int(min=1)}/activate",
+         policies.PolicyActivate(services)),
         ("/v1/policies/{name}/diff", policy_review.PolicyDiff(services)),
         ("/v1/policies/impact", policy_review.PolicyImpact(services)),
         ("/v1/accounts", accounts.Accounts(services)),
@@ -64,11 +67,16 @@ def routes(services: Services) -> list[tuple[str, object]]:
 def build_services(config: Config, store: Store | None = None) -> Services:
     """Load policies (failing loudly), open storage, start the decision-log writer."""
     metrics = Metrics()
-    policy_set = PolicySet(config.policy_dir, config.pins, config.default_policy)
     if store is None:
         cache = AccountCache(Stamps(config.data_path / STAMPS_FILE)) \
             if config.uses_account_cache else None
         store = Store(config.effective_database_url, cache=cache)
+    policy_set = PolicySet(source_for(config, store), config.default_policy)
+    metrics.show_policies(policy_set.snapshot)
+    policy_set.on_swap.append(metrics.show_policies)
+    if config.policy_source == "database":
+        connect = listen_connector(config.effective_database_url)
+        policy_set.follow(lambda on_change: PolicyFeed(connect, on_change))
     decisions = DecisionLog(config.decision_log, config.data_path,
                             on_drop=metrics.dropped_logs.inc)
     mailer = mailer_for(config, store).start()  # stopped by services' owner (server, tests)

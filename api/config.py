@@ -46,6 +46,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("database_url", "database URL; postgresql://user@host:port/db for several "
             "instances", "", shown="SQLite in the data dir"),
     Setting("policy_dir", "folder of policies: <name>/v<N>.yaml", "./policies"),
+    Setting("policy_source", "serve the policy folder ('dir') or the versions published to "
+            "the database with `rolebook policy publish` ('database')", "dir",
+            choices=("dir", "database")),
     Setting("default_policy", "policy of new accounts that name none", "convert"),
     Setting("pin", "pin active versions, e.g. 'convert@1,anytrack@2'", "",
             shown="the highest version of each"),

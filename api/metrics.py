@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 import falcon
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
@@ -28,6 +28,28 @@ class Metrics:
         self.dropped_logs = Counter("rolebook_decision_log_dropped",
                                     "Decision log entries dropped because the queue was full",
                                     registry=self.registry)
+        # Per process ("liveall" adds the worker's pid), so a worker that lags shows.
+        self.policy_info = Gauge("rolebook_policy_info", "1 for each policy version this "
+                                 "process serves now, labelled with its digest and whether it "
+                                 "is active", ["name", "version", "digest", "active"],
+                                 registry=self.registry, multiprocess_mode="liveall")
+        self._shown: set[tuple[str, ...]] = set()
+
+    def show_policies(self, snapshot) -> None:
+        """Called at start and on every snapshot swap."""
+        now = {(p.name, str(p.version), p.digest, str(snapshot.is_active(p)).lower())
+               for p in snapshot.all()}
+        shared = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        for labels in self._shown - now:
+            # With several workers the value lives in a shared file that remove() cannot
+            # reach: there it stays, at 0.
+            if shared:
+                self.policy_info.labels(*labels).set(0)
+            else:
+                self.policy_info.remove(*labels)
+        for labels in now:
+            self.policy_info.labels(*labels).set(1)
+        self._shown = now
 
     def render(self) -> bytes:
         """This process's metrics, or every worker's when they share a metrics folder."""

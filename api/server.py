@@ -33,7 +33,7 @@ from rolebook.api import tracing
 from rolebook.api.auth import IdentityError, Verifier
 from rolebook.api.config import BY_NAME, Config
 from rolebook.api.mail import from_url
-from rolebook.api.policy_set import PolicySet
+from rolebook.api.policy_set import DirSource, PolicySet, source_for
 from rolebook.api.server_errors import ProblemChannel
 from rolebook.api.supervisor import Supervisor
 from rolebook.api.worker_board import WorkerBoard, line, reload_here
@@ -83,9 +83,12 @@ class NoPolicies(StartupError):
 def prepare(config: Config) -> Snapshot:
     """Fail before forking: policies valid, database reachable with its schema, key present.
     The checks that need no disk come first, so a refusal leaves nothing behind."""
-    if not policy_files(config.policy_dir):
+    from_folder = config.policy_source == "dir"
+    if from_folder and not policy_files(config.policy_dir):
         raise NoPolicies(config.policy_dir)
-    snapshot = PolicySet(config.policy_dir, config.pins, config.default_policy).snapshot
+    if from_folder:
+        snapshot = PolicySet(DirSource(config.policy_dir, config.pins),
+                             config.default_policy).snapshot
     try:
         from_url(config.effective_mail_url)
     except ValueError as exc:
@@ -97,10 +100,15 @@ def prepare(config: Config) -> Snapshot:
         raise StartupError(str(exc)) from None
     url = config.effective_database_url
     try:
-        Store(url).close()  # brings the schema up to date under the lock; refuses a newer one
+        store = Store(url)  # brings the schema up to date under the lock; refuses a newer one
     except (ValueError, DBException, SchemaError) as exc:
         raise StartupError(f"{_named('database_url')} {_safe_url(url)}: "
                            f"{str(exc).strip()}") from None
+    try:
+        if not from_folder:  # the published versions, read once the database is known good
+            snapshot = PolicySet(source_for(config, store), config.default_policy).snapshot
+    finally:
+        store.close()
     return snapshot
 
 
@@ -112,8 +120,10 @@ def _named(setting: str) -> str:
 def announce(config: Config, port: int, snapshot: Snapshot) -> None:
     """The start-up line, written once the port is bound and before anything is answered."""
     policies = ", ".join(f"{p.ref} {p.digest}" for p in snapshot.all())
-    log.info("rolebook serving on http://%s:%s (database %s; policies %s)", config.host, port,
-             _safe_url(config.effective_database_url), policies)
+    source = "published in the database" if config.policy_source == "database" else \
+        f"from folder {config.policy_dir}"
+    log.info("rolebook serving on http://%s:%s (database %s; policies %s: %s)", config.host,
+             port, _safe_url(config.effective_database_url), source, policies)
 
 
 def run_worker(config: Config, listen: Callable[[], socket.socket], board: WorkerBoard) -> None:
@@ -145,6 +155,7 @@ def run_worker(config: Config, listen: Callable[[], socket.socket], board: Worke
             time.sleep(0.02)
         services.decisions.close()
         services.mailer.stop()
+        services.policies.close()
         tracing.stop()
         drained.set()
         _thread.interrupt_main()  # runs on_term in the main thread, which leaves server.run()

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from pony.orm import (
     Database,
+    LongStr,
     Optional,
     PrimaryKey,
     Required,
@@ -22,6 +23,7 @@ from pony.orm import (
 
 def define_entities(db: Database) -> None:
     """Declare every entity on `db`; reach them afterwards as `db.User`, `db.Account`..."""
+    define_policy_entities(db)
 
     class User(db.Entity):
         _table_ = "rb_user"
@@ -124,3 +126,30 @@ def define_entities(db: Database) -> None:
         created_at = Required(datetime)
         sent_at = Optional(datetime)
         composite_index(status, next_attempt_at)
+
+
+# --- Schema step 3 (storage/migrations.py): published policy versions -----------------------
+# The only tables this step adds: rb_policy_version and rb_policy_activation. Both are
+# append-only (a version is immutable; an activation is a new row, never an update), so
+# max(id) of each table is a change counter replicas can compare cheaply.
+def define_policy_entities(db: Database) -> None:
+    """Policy versions published to the database, and which version each name activates."""
+
+    class PolicyVersion(db.Entity):
+        _table_ = "rb_policy_version"
+        id = PrimaryKey(int, auto=True)
+        name = Required(str)
+        version = Required(int)
+        digest = Required(str)
+        source = Required(LongStr, autostrip=False)  # byte-exact: the digest covers it
+        published_by = Required(str)
+        published_at = Required(datetime)
+        composite_key(name, version)
+
+    class PolicyActivation(db.Entity):
+        _table_ = "rb_policy_activation"
+        id = PrimaryKey(int, auto=True)
+        name = Required(str, index=True)
+        version = Required(int)
+        activated_by = Required(str)
+        activated_at = Required(datetime)

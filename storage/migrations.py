@@ -36,6 +36,29 @@ STEPS: tuple[Step, ...] = (
          "idx_rb_membership__account_role_user (account, role, user) answers every query it "
          "did, so it only slowed each membership write",
          _same_on_both('DROP INDEX IF EXISTS "idx_rb_membership__account_role"')),
+    Step(3, "published-policy-versions",
+         "policy versions published to the database and their activations, for replicas "
+         "that serve --policy-source database (both tables append-only)",
+         lambda dialect: tuple(sql.format(**schema_v1.TYPES[dialect]) for sql in (
+             """CREATE TABLE "rb_policy_version" (
+  "id" {serial},
+  "name" TEXT NOT NULL,
+  "version" INTEGER NOT NULL,
+  "digest" TEXT NOT NULL,
+  "source" TEXT NOT NULL,
+  "published_by" TEXT NOT NULL,
+  "published_at" {timestamp} NOT NULL,
+  CONSTRAINT "unq_rb_policy_version__name_version" UNIQUE ("name", "version")
+)""",
+             """CREATE TABLE "rb_policy_activation" (
+  "id" {serial},
+  "name" TEXT NOT NULL,
+  "version" INTEGER NOT NULL,
+  "activated_by" TEXT NOT NULL,
+  "activated_at" {timestamp} NOT NULL
+)""",
+             'CREATE INDEX "idx_rb_policy_activation__name" ON "rb_policy_activation" '
+             '("name")'))),
 )
 
 LATEST = STEPS[-1].version

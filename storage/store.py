@@ -29,6 +29,7 @@ from rolebook.storage.entities import define_entities
 from rolebook.storage.invitations import Invitations
 from rolebook.storage.members import Members
 from rolebook.storage.outbox import OutboxRepo
+from rolebook.storage.policies import PolicyVersions
 from rolebook.storage.postgres import LeanPGProvider
 from rolebook.storage.users import Users
 
@@ -84,6 +85,7 @@ class Store:
         self.invitations = Invitations(self.db, clock, cache)
         self.audit = Audit(self.db, clock, cache)
         self.outbox = OutboxRepo(self.db, clock, cache)
+        self.policies = PolicyVersions(self.db, clock, cache)
 
     def ping(self) -> bool:
         """Readiness: can we run a query right now?"""

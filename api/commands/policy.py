@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -43,6 +44,25 @@ def register(sub) -> None:
     add_arguments(diff, ("policy_dir",))
     diff.set_defaults(run=run_diff)
 
+    publish = commands.add_parser(
+        "publish", help="validate and test a policy folder, then store its new versions in the "
+        "database for replicas serving --policy-source database")
+    publish.add_argument("path", nargs="?", default=None, metavar="PATH",
+                         help="the policy folder to publish (default: the policy folder)")
+    publish.add_argument("--by", metavar="NAME", help="who publishes, for the audit trail "
+                         "(default: <user>@<host>)")
+    add_arguments(publish, ("policy_dir", "database_url", "data_dir"))
+    publish.set_defaults(run=run_publish)
+
+    activate = commands.add_parser(
+        "activate", help="make a published version the active one on every replica (an older "
+        "one is the rollback)")
+    activate.add_argument("ref", metavar="NAME@VERSION", help="the published version")
+    activate.add_argument("--by", metavar="NAME", help="who activates, for the audit trail "
+                          "(default: <user>@<host>)")
+    add_arguments(activate, ("database_url", "data_dir"))
+    activate.set_defaults(run=run_activate)
+
     impact = commands.add_parser(
         "impact", help="replay a decision log against a candidate version: which decisions "
         "would flip; exit 1 when any does")
@@ -68,13 +88,22 @@ def _print_problems(problems, stream=None) -> None:
 
 
 def run_validate(args) -> int:
+    policies = _validated(Path(args.path or policy_dir(args)))
+    if policies is None:
+        return 1
+    for policy in policies:
+        print(f"{policy.ref} {policy.digest}")
+    return 0
+
+
+def _validated(path: Path) -> list | None:
+    """The policies of `path`, or None after printing every problem (file:line:col)."""
     from rolebook.engine import build_files, policy_files
 
-    path = Path(args.path or policy_dir(args))
     files = policy_files(path) if path.exists() else []
     if not files:
         print(f"{path}:1:1: $: no policy files found (expected <name>/v<N>.yaml) [parse]")
-        return 1
+        return None
     outcomes = build_files(files)
     problems = [p for o in outcomes for p in o.problems]
     policies = [o.policy for o in outcomes if o.policy is not None]
@@ -84,10 +113,8 @@ def run_validate(args) -> int:
     _print_problems(problems)
     if problems:
         print(f"{len(problems)} problem(s) found", file=sys.stderr)
-        return 1
-    for policy in policies:
-        print(f"{policy.ref} {policy.digest}")
-    return 0
+        return None
+    return policies
 
 
 def _suite_problems(path: Path, policies, broken: set[str]) -> list:
@@ -252,3 +279,95 @@ def run_impact(args) -> int:
             return 2
     print(json.dumps(report.as_dict(), indent=2) if args.json else impacts.render(report))
     return 1 if report.flipped else 0
+
+
+def _actor(args) -> str:
+    if args.by:
+        return args.by
+    import getpass
+    import socket
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = f"uid{os.getuid()}"
+    return f"{user}@{socket.gethostname()}"
+
+
+def _store(config):
+    """The database the servers share; None after saying which setting to fix."""
+    from pony.orm.dbapiprovider import DBException
+
+    from rolebook.api.config import BY_NAME
+    from rolebook.storage import Store
+
+    try:
+        return Store(config.effective_database_url)
+    except (ValueError, DBException) as exc:
+        s = BY_NAME["database_url"]
+        print(f"rolebook: cannot open the database ({s.flag} / {s.env}): {str(exc).strip()}",
+              file=sys.stderr)
+        return None
+
+
+def run_publish(args) -> int:
+    from rolebook.engine import Snapshot, testing
+    from rolebook.storage.policies import VersionChanged
+
+    config = from_arguments(args)
+    path = Path(args.path or config.policy_dir)
+    policies = _validated(path)
+    if policies is None:
+        print("rolebook: nothing published", file=sys.stderr)
+        return 1
+    report = testing.run(testing.locate(path)[1], Snapshot(policies))
+    _print_problems(report.problems)
+    for case in report.cases:
+        if not case.passed:
+            print(case.describe())
+    if report.failed or report.problems:
+        print(f"rolebook: {report.failed} test case(s) failed: nothing published",
+              file=sys.stderr)
+        return 1
+    store = _store(config)
+    if store is None:
+        return 1
+    try:
+        outcomes = store.policies.publish(
+            [{"name": p.name, "version": p.version, "digest": p.digest, "source": p.source}
+             for p in policies], _actor(args))
+    except VersionChanged as exc:
+        for changed in exc.changed:
+            print(f"rolebook: {changed['name']}@{changed['version']} is already published with "
+                  f"digest {changed['published']}; this folder has {changed['digest']}. "
+                  "Published versions never change: publish it as a new version.",
+                  file=sys.stderr)
+        print("rolebook: nothing published", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    for o in outcomes:
+        note = " (now active)" if o["activated"] else ""
+        print(f"{o['outcome']} {o['name']}@{o['version']} {o['digest']}{note}")
+    return 0
+
+
+def run_activate(args) -> int:
+    from rolebook.storage import NotFound
+
+    config = from_arguments(args)
+    name, version = _split(args.ref, True)
+    store = _store(config)
+    if store is None:
+        return 1
+    try:
+        done = store.policies.activate(name, version, _actor(args))
+    except NotFound as exc:
+        print(f"rolebook: {exc.detail}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    was = done["previous"]
+    before = f" (was {name}@{was['version']})" if was else ""
+    print(f"{done['outcome']} {name}@{version} {done['digest']}{before}")
+    return 0

@@ -49,7 +49,8 @@ class Accounts:
         items, next_cursor = listing(self.services.store.accounts.list_for_user,
                                      req.context.caller.id, limit, cursor)
         policies = self.services.policies
-        resp.media = {"items": [account_view(a, a["role"], policies.for_account(a))
+        snapshot = policies.snapshot  # once: every item from the same set
+        resp.media = {"items": [account_view(a, a["role"], policies.for_account(a, snapshot))
                                 for a in items], "next_cursor": next_cursor}
 
 

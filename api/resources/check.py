@@ -41,7 +41,7 @@ class CheckResource:
         account_id = body.get("account_id")
         member = True
         if account_id is not None:
-            member = self._from_account(body, account_id, trusted)
+            member = self._from_account(body, account_id, trusted, snapshot)
         elif not trusted:
             raise bad_request("account_id is required without the 'check' scope: your role "
                               "is looked up, never taken from the request",
@@ -60,7 +60,7 @@ class CheckResource:
         self._log(body, result, caller, account_id, decision_id, started)
         resp.media = result
 
-    def _from_account(self, body: dict, account_id: str, trusted: bool) -> bool:
+    def _from_account(self, body: dict, account_id: str, trusted: bool, snapshot) -> bool:
         """Fill policy, role and stored facts from the account; False when not a member."""
         store, principal = self.services.store, body["principal"]
         if not storable(account_id, MAX_ID_LENGTH):  # "\t": no database holds such an id
@@ -82,17 +82,11 @@ class CheckResource:
         if principal["role"] is None:
             principal["role"] = ""
             return False
-        policy = self._policy(body)
+        policy = _policy(snapshot, body)  # the request's one snapshot: never two sets
         if policy is not None:
             for resource in body["resources"]:
                 self._fill_facts(resource, account_id, principal["id"], policy)
         return True
-
-    def _policy(self, body: dict) -> Policy | None:
-        try:
-            return self.services.policies.snapshot.get(body["policy"], body.get("policy_version"))
-        except KeyError:
-            return None
 
     def _fill_facts(self, resource: dict, account_id: str, pid: str, policy: Policy) -> None:
         rid, kind, store = resource.get("id"), resource["kind"], self.services.store
@@ -142,3 +136,10 @@ def _deny_all(result: dict, pid: str, account_id: str) -> None:
         for action in r["actions"]:
             r["actions"][action] = {"effect": "deny", "rule": rule, "reason": reason}
     result["principal"]["role"] = None
+
+
+def _policy(snapshot, body: dict) -> Policy | None:
+    try:
+        return snapshot.get(body["policy"], body.get("policy_version"))
+    except KeyError:
+        return None

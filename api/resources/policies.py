@@ -21,9 +21,13 @@ class PolicyList:
         self.services = services
 
     def on_get(self, req, resp):
-        snapshot = self.services.policies.snapshot
+        policies = self.services.policies
+        snapshot = policies.snapshot
         resp.media = {"snapshot_digest": snapshot.digest,
-                      "default_policy": self.services.policies.default_policy,
+                      "default_policy": policies.default_policy,
+                      "source": policies.source.kind,
+                      "load_errors": [] if policies.last_error is None else
+                      [p.as_dict() for p in policies.last_error.problems],
                       "policies": [policy_summary(snapshot, p) for p in snapshot.all()]}
 
 
@@ -86,3 +90,24 @@ def _worker(entry: dict) -> dict:
     if entry["error"]:
         shown["error"] = entry["error"]
     return shown
+
+
+class PolicyActivate:
+    """Make a published version the active one on every replica serving the database."""
+
+    def __init__(self, services: Services):
+        self.services = services
+
+    def on_post(self, req, resp, name: str, version: int):
+        caller = req.context.caller
+        if not caller.has(ADMIN_SCOPE):
+            raise forbidden(None, "activating a policy version needs the 'admin' scope")
+        policies = self.services.policies
+        if policies.source.kind != "database":
+            raise Problem(409, "policy-source", "Not serving published policies",
+                          "this replica serves its policy folder (policy source 'dir'); "
+                          "activation applies to replicas started with --policy-source "
+                          "database, and nothing was changed")
+        activation = self.services.store.policies.activate(name, version, caller.id)
+        policies.refresh()  # this worker now; the others through the database's change feed
+        resp.media = {**activation, "snapshot_digest": policies.snapshot.digest}

@@ -27,13 +27,20 @@ from tests.support import postgres
 OLD_INDEX = "idx_rb_membership__account_role"
 
 
-def previous_schema(url: str) -> Database:
-    """A database as the last build before schema versions made it, its entities mapped."""
+LATER_TABLES = ("rb_policy_version", "rb_policy_activation")  # step 3
+ALL_TABLES = (*TABLES, *LATER_TABLES)
+
+
+def previous_schema(url: str, released: bool = True) -> Database:
+    """A database as the last build before schema versions made it, its entities mapped;
+    with `released=False`, Pony's create_tables of today's entities (for comparison)."""
     db = Database()
     define_entities(db)
     db.bind(**bind_arguments(url))
     db.generate_mapping(create_tables=True)
     execute(url, f'CREATE INDEX "{OLD_INDEX}" ON "rb_membership" ("account", "role")')
+    for table in LATER_TABLES if released else ():  # that build had none of these
+        execute(url, f'DROP TABLE "{table}"')
     return db
 
 
@@ -127,7 +134,7 @@ def describe(url: str) -> dict[str, Any]:
     """Tables, columns, indexes and constraints of the rb_ tables, as the catalog has them."""
     if url.startswith("sqlite:"):
         out = {}
-        for table in TABLES:
+        for table in ALL_TABLES:
             index_list = query(url, f'PRAGMA index_list("{table}")')
             out[table] = {
                 "columns": query(url, f'PRAGMA table_info("{table}")'),
@@ -142,11 +149,11 @@ def describe(url: str) -> dict[str, Any]:
         "columns": query(url, "SELECT table_name, column_name, ordinal_position, data_type, "
                          "is_nullable, column_default FROM information_schema.columns "
                          "WHERE table_schema = 'public' AND table_name = ANY(%s) "
-                         "ORDER BY 1, 3", (list(TABLES),)),
+                         "ORDER BY 1, 3", (list(ALL_TABLES),)),
         "indexes": query(url, "SELECT tablename, indexname, indexdef FROM pg_indexes "
                          "WHERE schemaname = 'public' AND tablename = ANY(%s) ORDER BY 1, 2",
-                         (list(TABLES),)),
+                         (list(ALL_TABLES),)),
         "constraints": query(url, "SELECT t.relname, c.conname, pg_get_constraintdef(c.oid) "
                              "FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid "
-                             "WHERE t.relname = ANY(%s) ORDER BY 1, 2", (list(TABLES),)),
+                             "WHERE t.relname = ANY(%s) ORDER BY 1, 2", (list(ALL_TABLES),)),
     }

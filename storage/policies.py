@@ -1,0 +1,273 @@
+"""Policy versions published to the database, their activations, and the feed replicas watch.
+
+API (plain data in, plain data out):
+    publish(versions, by) -> [{"name", "version", "digest", "outcome", "activated"}]
+        versions: [{"name", "version", "digest", "source"}]; outcome is "published" or
+        "unchanged". All or nothing: a known version with another digest raises
+        VersionChanged and stores nothing. The highest new version of a name, when above
+        every published one, is activated in the same transaction (as a higher file is in a
+        policy folder); a rollback therefore holds until a newer version is published.
+    activate(name, version, by) -> {"name", "version", "digest", "previous", "outcome"}
+        raises NotFound for a version never published.
+    state() -> {"generation", "versions": [{... "source"}], "active": {name: version}}
+    generation() -> (max version id, max activation id): changes whenever anything is
+        published or activated (both tables are append-only).
+
+Fleet-wide audit events: publishing and activating belong to no account, so their
+audit rows carry FLEET ("*") as account_id. Account ids are "acc_<hex>", so no account
+route ever lists them; they are read with `fleet_events()` (and SQL on rb_audit_event).
+
+Change feed (`PolicyFeed`): on PostgreSQL every publish and activation sends NOTIFY on
+CHANNEL inside its transaction (delivered at commit, never for a rollback), and each
+worker process keeps one LISTEN connection; on SQLite, which has no notifications, the
+feed compares `generation()` every POLL_SECONDS.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import logging
+import select
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from pony.orm import desc
+from pony.orm import max as query_max
+from pony.orm import select as query
+
+from rolebook.storage.audit import event_dict
+from rolebook.storage.base import Repository, iso
+from rolebook.storage.errors import NotFound, StorageError
+
+log = logging.getLogger("rolebook.storage.policies")
+FLEET = "*"
+CHANNEL = "rolebook_policies"
+EVENTS = ("publish", "activate")
+POLL_SECONDS = 0.5
+RECONNECT_SECONDS = (0.1, 0.5, 1.0, 2.0, 5.0)
+
+
+class VersionChanged(StorageError):
+    """A published version is immutable: the same name@version with another digest."""
+
+    def __init__(self, changed: list[dict[str, Any]]) -> None:
+        self.changed = changed
+        super().__init__("; ".join(
+            f"{c['name']}@{c['version']} is published with digest {c['published']}, this file "
+            f"has {c['digest']}: a published version never changes, publish it as a new version"
+            for c in changed))
+
+
+def _version_dict(row: Any, with_source: bool = False) -> dict[str, Any]:
+    out = {"name": row.name, "version": row.version, "digest": row.digest,
+           "published_by": row.published_by, "published_at": iso(row.published_at)}
+    if with_source:
+        out["source"] = row.source
+    return out
+
+
+class PolicyVersions(Repository):
+    def publish(self, versions: list[dict[str, Any]], by: str) -> list[dict[str, Any]]:
+        def run() -> list[dict[str, Any]]:
+            db, now, out, changed = self.db, self.now(), [], []
+            for v in versions:
+                row = db.PolicyVersion.get(name=v["name"], version=v["version"])
+                if row is not None and row.digest != v["digest"]:
+                    changed.append({**_ref(v), "digest": v["digest"], "published": row.digest})
+                out.append({**_ref(v), "digest": v["digest"], "activated": False,
+                            "outcome": "published" if row is None else "unchanged"})
+            if changed:
+                raise VersionChanged(changed)
+            new = [(v, o) for v, o in zip(versions, out, strict=True)
+                   if o["outcome"] == "published"]
+            # Per name, the highest before this publish and the highest it brings.
+            top = {v["name"]: query_max(p.version for p in db.PolicyVersion
+                                        if p.name == v["name"]) or 0 for v, _ in new}
+            for v, _ in new:
+                top[v["name"]] = builtins.max(top[v["name"]], v["version"])
+            for v, o in new:
+                db.PolicyVersion(name=v["name"], version=v["version"], digest=v["digest"],
+                                 source=v["source"], published_by=by, published_at=now)
+                o["activated"] = activated = top[v["name"]] == v["version"]
+                if activated:
+                    db.PolicyActivation(name=v["name"], version=v["version"], activated_by=by,
+                                        activated_at=now)
+                self._audit(FLEET, by, "policy.published", target=f"{v['name']}@{v['version']}",
+                            after={"digest": v["digest"], "activated": activated},
+                            policy=v["name"], policy_version=v["version"])
+            if any(o["outcome"] == "published" for o in out):
+                self._notify("publish")
+            return out
+
+        return self._write(run)
+
+    def activate(self, name: str, version: int, by: str) -> dict[str, Any]:
+        def run() -> dict[str, Any]:
+            db = self.db
+            row = db.PolicyVersion.get(name=name, version=version)
+            if row is None:
+                raise NotFound(f"{name}@{version} is not published")
+            previous = self._active_version(name)
+            out = {"name": name, "version": version, "digest": row.digest,
+                   "previous": previous and {"version": previous.version,
+                                             "digest": previous.digest}}
+            if previous is not None and previous.version == version:
+                return {**out, "outcome": "unchanged"}
+            db.PolicyActivation(name=name, version=version, activated_by=by,
+                                activated_at=self.now())
+            self._audit(FLEET, by, "policy.activated", target=f"{name}@{version}",
+                        before=out["previous"], after={"version": version, "digest": row.digest},
+                        policy=name, policy_version=version)
+            self._notify("activate")
+            return {**out, "outcome": "activated"}
+
+        return self._write(run)
+
+    def _active_version(self, name: str) -> Any:
+        db = self.db
+        last = db.PolicyActivation.select(lambda a: a.name == name).order_by(
+            lambda a: desc(a.id)).first()
+        if last is None:
+            return None
+        return db.PolicyVersion.get(name=name, version=last.version)
+
+    def _notify(self, event: str) -> None:
+        """Inside the transaction: PostgreSQL delivers it at commit, and drops it on rollback."""
+        if self.db.provider.dialect == "PostgreSQL":  # provider_name is unset for a class
+            payload = json.dumps({"event": event})
+            self.db.execute("SELECT pg_notify($CHANNEL, $payload)",
+                            globals={"CHANNEL": CHANNEL}, locals={"payload": payload})
+
+    def generation(self) -> tuple[int, int]:
+        def run() -> tuple[int, int]:
+            row = self.db.select(
+                "SELECT (SELECT COALESCE(MAX(id), 0) FROM rb_policy_version),"
+                " (SELECT COALESCE(MAX(id), 0) FROM rb_policy_activation)")[0]
+            return int(row[0]), int(row[1])
+
+        return self._read(run)
+
+    def state(self) -> dict[str, Any]:
+        """Everything a replica serves. The generation is read first: a change committed
+        meanwhile is then loaded early and loaded again at the next look, never missed."""
+        generation = self.generation()
+
+        def run() -> dict[str, Any]:
+            db = self.db
+            versions = [_version_dict(p, True) for p in query(p for p in db.PolicyVersion)
+                        .order_by(lambda p: (p.name, p.version))]
+            active: dict[str, int] = {}
+            for a in query(a for a in db.PolicyActivation).order_by(lambda a: a.id):
+                active[a.name] = a.version
+            return {"generation": generation, "versions": versions, "active": active}
+
+        return self._read(run)
+
+    def fleet_events(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The newest publish and activation audit events, newest first."""
+        def run() -> list[dict[str, Any]]:
+            rows = query(e for e in self.db.AuditEvent if e.account_id == FLEET).order_by(
+                lambda e: desc(e.id))[:limit]
+            return [event_dict(e) for e in rows]
+
+        return self._read(run)
+
+
+def _ref(v: dict[str, Any]) -> dict[str, Any]:
+    return {"name": v["name"], "version": v["version"]}
+
+
+def valid_payload(payload: str) -> bool:
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and data.get("event") in EVENTS
+
+
+class PolicyFeed:
+    """Calls `on_change` whenever policies may have been published or activated, from one
+    daemon thread. On PostgreSQL a LISTEN connection of its own (psycopg2, which Pony already
+    uses: Pony has no notification API); after every (re)connection it calls `on_change` too,
+    since notifications sent while disconnected are lost. On SQLite a poll."""
+
+    def __init__(self, connect: Callable[[], Any] | None, on_change: Callable[[], None],
+                 poll_seconds: float = POLL_SECONDS) -> None:
+        self.connect, self.on_change, self.poll_seconds = connect, on_change, poll_seconds
+        self.stopped = threading.Event()
+        self.connected = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="policy-feed", daemon=True)
+
+    def start(self) -> PolicyFeed:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stopped.set()
+        if self.thread.is_alive() and self.thread is not threading.current_thread():
+            self.thread.join(timeout=5)
+
+    def _run(self) -> None:
+        if self.connect is None:
+            while not self.stopped.wait(self.poll_seconds):
+                self._changed()
+            return
+        failures = 0
+        while not self.stopped.is_set():
+            try:
+                self._listen()
+                failures = 0
+            except Exception as exc:  # any driver failure: reconnect, never die
+                self.connected.clear()
+                delay = RECONNECT_SECONDS[min(failures, len(RECONNECT_SECONDS) - 1)]
+                failures += 1
+                log.warning("policy notifications lost (%s); reconnecting in %.1f s",
+                            str(exc).strip(), delay)
+                self.stopped.wait(delay)
+
+    def _listen(self) -> None:
+        conn = self.connect()
+        try:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute(f"LISTEN {CHANNEL}")
+            self.connected.set()
+            self._changed()
+            while not self.stopped.is_set():
+                if select.select([conn], [], [], 1.0) == ([], [], []):
+                    continue
+                conn.poll()
+                payloads = [n.payload for n in conn.notifies]
+                conn.notifies.clear()
+                for bad in (p for p in payloads if not valid_payload(p)):
+                    log.warning("ignoring an unexpected notification on %s: %.200r",
+                                CHANNEL, bad)
+                if any(valid_payload(p) for p in payloads):
+                    self._changed()
+        finally:
+            self.connected.clear()
+            conn.close()
+
+    def _changed(self) -> None:
+        try:
+            self.on_change()
+        except Exception:
+            log.exception("could not load the published policies; the current set keeps serving")
+
+
+def listen_connector(url: str) -> Callable[[], Any] | None:
+    """A psycopg2 connect function for PostgreSQL URLs (None for SQLite: poll instead)."""
+    from rolebook.storage.store import bind_arguments
+
+    args = bind_arguments(url)
+    if args.pop("provider") == "sqlite":
+        return None
+    import psycopg2
+
+    def connect() -> Any:
+        return psycopg2.connect(**args, connect_timeout=5, keepalives=1, keepalives_idle=10,
+                                keepalives_interval=5, keepalives_count=3,
+                                application_name="rolebook policy feed")
+    return connect
