@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from rolebook.engine import Policy, PolicyLoadError, Problem, Snapshot, load_snapshot
+from rolebook.engine import Policy, PolicyLoadError, PolicyProblem, Snapshot, load_snapshot
 
 log = logging.getLogger("rolebook.policies")
 
@@ -24,7 +24,7 @@ class PolicySet:
     def _load(self) -> Snapshot:
         snapshot = load_snapshot(self.policy_dir, self.pins)
         if self.default_policy not in snapshot.versions:
-            raise PolicyLoadError([Problem(
+            raise PolicyLoadError([PolicyProblem(
                 self.policy_dir, 1, 1, "$", f"the default policy {self.default_policy!r} is "
                 f"not among the loaded ones ({', '.join(sorted(snapshot.versions))})",
                 "configuration")])

@@ -1,11 +1,11 @@
 """The /v1/check answer contract shared by the HTTP endpoint and `rolebook check`: its shape,
-defaults (policy, active version), explain traces, and a RequestError naming the bad field."""
+defaults (policy, active version), explain traces, and a CheckRequestError naming the bad field."""
 
 from __future__ import annotations
 
 import pytest
 
-from rolebook.engine.requests import RequestError, answer
+from rolebook.engine.check_request import CheckRequestError, answer
 
 BODY = {"principal": {"id": "u_7", "role": "edit"}, "account_id": "acc_3",
         "policy": "convert", "policy_version": 1,
@@ -67,7 +67,7 @@ def test_unknown_role_kind_and_action_are_denials_not_errors(snapshot):
      "resources[0].attr"),
 ])
 def test_a_bad_body_names_its_field(snapshot, body, field):
-    with pytest.raises(RequestError) as caught:
+    with pytest.raises(CheckRequestError) as caught:
         answer(snapshot, body, "convert")
     assert caught.value.field == field
     assert caught.value.message
