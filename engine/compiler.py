@@ -12,22 +12,13 @@ import hashlib
 
 from rolebook.engine.codegen import generate
 from rolebook.engine.conditions import ConditionError, Scope, compile_condition
+from rolebook.engine.evaluate import ALLOW, DENY, INVARIANT
 from rolebook.engine.loader import Source
-from rolebook.engine.model import (
-    ALLOW,
-    DENY,
-    INVARIANT,
-    MEMBERSHIP_DEFAULTS,
-    Decision,
-    Membership,
-    Plan,
-    Policy,
-    Rule,
-    Step,
-    ordered_steps,
-)
+from rolebook.engine.model import Decision, Membership, Plan, Policy, Rule, Step, ordered_steps
 from rolebook.engine.problems import PolicyProblem
 from rolebook.engine.vocabulary import DEFAULT_DENY
+
+MEMBERSHIP_DEFAULTS = {"invitation_requires_names": False}
 
 
 def digest_of(text: str) -> str:

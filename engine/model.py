@@ -44,12 +44,10 @@ class Decision:
         return dict(self.view)
 
 
-MEMBERSHIP_DEFAULTS = {"invitation_requires_names": False}
-
-
 @dataclass(frozen=True)
 class Membership:
-    """The account settings a policy fixes: who is an owner, how many, email scope, invitations."""
+    """The account settings a policy fixes: who is an owner, how many, email scope, invitations
+    (storage and the API read them from here)."""
 
     owner_role: str
     min_owners: int
@@ -123,7 +121,7 @@ class Plan:
 
     def evaluate(self, pid: str, rid: object, attr: dict | None,
                  trace: list | None = None) -> Decision:
-        """The closure path; with `trace`, each step considered is appended to it (explain)."""
+        """The closure path; with `trace`, every step and its conditions are recorded (explain)."""
         return decide(self, pid, rid, attr, trace)
 
 
@@ -178,7 +176,7 @@ class Policy:
 
     def explain(self, pid: str, role: str, kind: str, action: str,
                 attr: dict | None = None, rid: object = None) -> tuple[Decision, list[dict]]:
-        """The decision and every step the evaluator considered, with each condition's value."""
+        """The decision, and every step of its plan in order with each condition's value."""
         plan = self.plans.get((kind, action, role))
         if plan is None:
             return self.undefined(role, kind, action), []

@@ -98,15 +98,8 @@ class Report:
     def uncovered(self) -> list[str]:
         """Rule ids of every tested policy version that decided no test case."""
         used = {c.decision.rule for c in self.cases}
-        return [
-            rule for policy in self.tested.values() for rule in rule_ids(policy)
-            if rule not in used
-        ]
-
-
-def rule_ids(policy: Policy) -> list[str]:
-    """The policy's own rules in file order, including any that no plan can reach."""
-    return [rule.id for rule in policy.rules]
+        return [rule.id for policy in self.tested.values() for rule in policy.rules
+                if rule.id not in used]  # in file order, including rules no plan can reach
 
 
 def locate(path: str | Path) -> tuple[Path, list[Path]]:
