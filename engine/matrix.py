@@ -38,7 +38,7 @@ def _name(rule_id: str) -> str:
     return rule_id.rsplit("#", 1)[-1]
 
 
-def build(policy: Policy) -> dict:
+def table(policy: Policy) -> dict:
     """Rows of `kind.action`, one cell per role; conditions are numbered as footnotes."""
     rows, notes = [], []
     for kind, actions in policy.kinds.items():

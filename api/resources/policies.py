@@ -7,8 +7,7 @@ import falcon
 from rolebook.api.access import Services
 from rolebook.api.auth import ADMIN_SCOPE
 from rolebook.api.problems import Problem, forbidden, not_found
-from rolebook.engine import PolicyLoadError
-from rolebook.engine.matrix import build as build_matrix
+from rolebook.engine import PolicyLoadError, matrix
 
 
 def policy_summary(snapshot, policy) -> dict:
@@ -39,7 +38,7 @@ class PolicyVersion:
             raise not_found(f"no policy {name}@{version} is loaded") from None
         resp.media = {**policy_summary(snapshot, policy), "roles": list(policy.roles),
                       "membership": _membership(policy), "source": policy.source,
-                      "matrix": build_matrix(policy)}
+                      "matrix": matrix.table(policy)}
 
 
 def _membership(policy) -> dict:
