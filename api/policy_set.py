@@ -14,7 +14,14 @@ import logging
 import threading
 from collections.abc import Callable
 
-from rolebook.engine import Policy, PolicyLoadError, Problem, Snapshot, build, load_snapshot
+from rolebook.engine import (
+    Policy,
+    PolicyLoadError,
+    PolicyProblem,
+    Snapshot,
+    build,
+    load_snapshot,
+)
 
 log = logging.getLogger("rolebook.policies")
 
@@ -52,7 +59,7 @@ class DatabaseSource:
         state = self.versions.state()
         self.generation = state["generation"]
         if not state["versions"]:
-            raise PolicyLoadError([Problem(self.where, 1, 1, "$", "no policy version is "
+            raise PolicyLoadError([PolicyProblem(self.where, 1, 1, "$", "no policy version is "
                                            "published in this database: run `rolebook policy "
                                            "publish` first", "configuration")])
         policies, problems = [], []
@@ -72,13 +79,14 @@ class DatabaseSource:
         return self.versions.generation() != self.generation
 
 
-def _compile(row: dict) -> tuple[Policy | None, list[Problem]]:
+def _compile(row: dict) -> tuple[Policy | None, list[PolicyProblem]]:
     file = f"db:/{row['name']}/v{row['version']}.yaml"
     outcome = build(file, row["source"])
     policy = outcome.policy
     if policy is not None and policy.digest != row["digest"]:
-        return None, [Problem(file, 1, 1, "$", f"the stored source has digest {policy.digest}, "
-                              f"not the published {row['digest']}", "configuration")]
+        return None, [PolicyProblem(file, 1, 1, "$", "the stored source has digest "
+                                    f"{policy.digest}, not the published {row['digest']}",
+                                    "configuration")]
     return policy, outcome.problems
 
 
@@ -94,7 +102,7 @@ class PolicySet:
     def _load(self) -> Snapshot:
         snapshot = self.source.load()
         if self.default_policy not in snapshot.versions:
-            raise PolicyLoadError([Problem(
+            raise PolicyLoadError([PolicyProblem(
                 self.source.where, 1, 1, "$", f"the default policy {self.default_policy!r} is "
                 f"not among the loaded ones ({', '.join(sorted(snapshot.versions))})",
                 "configuration")])

@@ -3,12 +3,11 @@
 Pure: no I/O beyond reading policy files, and no import from `api` or `storage`.
 """
 
-from rolebook.engine.decision import Decision
-from rolebook.engine.evaluate import Policy
-from rolebook.engine.problems import PolicyLoadError, Problem
+from rolebook.engine.model import Decision, Membership, Policy
+from rolebook.engine.problems import PolicyLoadError, PolicyProblem
 from rolebook.engine.snapshot import Snapshot, build, build_files, load_snapshot, policy_files
 
 __all__ = [
-    "Decision", "Policy", "PolicyLoadError", "Problem", "Snapshot",
+    "Decision", "Membership", "Policy", "PolicyLoadError", "PolicyProblem", "Snapshot",
     "build", "build_files", "load_snapshot", "policy_files",
 ]

@@ -16,20 +16,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from rolebook.engine.conditions import fact_variable
-
-CHECKS = {
-    "role": "{v}.__class__ is str and {v} in RANKS",
-    "integer": "{v}.__class__ is int",
-    "boolean": "{v}.__class__ is bool",
-    "string": "{v}.__class__ is str",
-}
+from rolebook.engine.conditions import FACT_CHECKS, fact_variable
+from rolebook.engine.evaluate import ALLOW
 
 
 def generate(plan, ranks) -> Callable:
     """`plan.evaluate` as generated code, falling back to it for missing or ill-typed facts.
 
-    Only for plans without a constant answer, which always have an allow rule.
+    Only for plans without a constant answer, which always have an allow step. The steps
+    are read in their one order (`engine.model.ordered_steps`).
     """
     names = {"RANKS": ranks, "SLOW": plan.evaluate, "FALLBACK": plan.fallback}
 
@@ -38,31 +33,32 @@ def generate(plan, ranks) -> Callable:
         names[name] = decision
         return name
 
-    def test(rule) -> str:
-        return "True" if rule.node is None else rule.node.expr
-
-    facts = frozenset().union(*(r.node.facts for r in plan.rules if r.node is not None))
+    facts = frozenset().union(*(s.node.facts for s in plan.steps if s.node is not None))
     attributes = sorted(f for f in facts if f != "resource.id")
     lines = ["def fast(p, r, a):"]
     if attributes:
         lines.append("    try:")
         lines += [f"        {fact_variable(name)} = a[{name!r}]" for name, _ in attributes]
         lines += ["    except (KeyError, TypeError):", "        return SLOW(p, r, a)"]
-    checks = [CHECKS[kind].format(v=fact_variable(name)) for name, kind in attributes]
+    checks = [FACT_CHECKS[kind].format(v=fact_variable(name)) for name, kind in attributes]
     if "resource.id" in facts:
         checks.append("r is not None")
     if checks:
         lines += [f"    if not ({' and '.join(checks)}):", "        return SLOW(p, r, a)"]
-    for rule in plan.denies:
-        if not rule.decision.conflict:
-            lines += [f"    if {test(rule)}:", f"        return {constant(rule.decision)}"]
-    for i, rule in enumerate(plan.allows):
-        lines += [f"    {'elif' if i else 'if'} {test(rule)}:",
-                  f"        allowed = {constant(rule.decision)}"]
-    lines += ["    else:", "        return FALLBACK"]
-    for rule in plan.denies:  # invariants: consulted only once something allows
-        if rule.decision.conflict:
-            lines += [f"    if {test(rule)}:", f"        return {constant(rule.decision)}"]
+    previous = None
+    for step in (*plan.steps, None):  # None: past the end, so the allows' `else` is written
+        if previous == ALLOW and (step is None or step.stage != ALLOW):
+            lines += ["    else:", "        return FALLBACK"]
+        if step is None:
+            break
+        test = "True" if step.node is None else step.node.expr
+        decision = constant(step.rule.decision)
+        if step.stage == ALLOW:
+            keyword = "elif" if previous == ALLOW else "if"
+            lines += [f"    {keyword} {test}:", f"        allowed = {decision}"]
+        else:
+            lines += [f"    if {test}:", f"        return {decision}"]
+        previous = step.stage
     lines.append("    return allowed")
     code = compile("\n".join(lines), f"<plan {plan.kind}.{plan.action} for {plan.role}>", "exec")
     exec(code, names)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 Getter = Callable[[str, object, dict], object]
@@ -24,9 +24,19 @@ COMPARISONS = {
     "gt": (operator.gt, ">"), "ge": (operator.ge, ">="),
 }
 ORDERED = {"lt", "le", "gt", "ge"}
-PYTHON_TYPES = {"integer": int, "boolean": bool, "string": str}
 _RANK = re.compile(r"^rank\((.+)\)$")
 _REFERENCE_PREFIXES = ("principal.", "resource.", "membership.", "rank(")
+
+# What a fact of each declared type must be, as a Python test of `{v}`: written once, read by
+# the generated code (engine.codegen) and compiled here into the closures' own checks.
+FACT_CHECKS = {
+    "role": "{v}.__class__ is str and {v} in RANKS",
+    "integer": "{v}.__class__ is int",
+    "boolean": "{v}.__class__ is bool",
+    "string": "{v}.__class__ is str",
+}
+_FACT_TESTS = {kind: eval(f"lambda v, RANKS: {test.format(v='v')}")
+               for kind, test in FACT_CHECKS.items()}
 
 
 class Unevaluable(Exception):
@@ -94,6 +104,33 @@ def compile_condition(data: dict, path: tuple, scope: Scope) -> Node:
     return _comparison(op, arg, here, scope)
 
 
+def operands(data: dict) -> Iterator[object]:
+    """Every operand of a condition tree in order, as written (`in` lists item by item, as
+    `{"literal": item}`): what `engine.diff` reads to choose the values worth trying."""
+    ((op, arg),) = data.items()
+    if op in ("all", "any"):
+        for child in arg:
+            yield from operands(child)
+    elif op == "not":
+        yield from operands(arg)
+    elif op == "in":
+        yield arg[0]
+        yield from ({"literal": item} for item in arg[1])
+    else:
+        yield from arg
+
+
+def is_reference(raw: object) -> bool:
+    """A name (`principal.id`, `rank(...)`, ...) rather than a literal."""
+    return isinstance(raw, str) and raw.startswith(_REFERENCE_PREFIXES)
+
+
+def rank_argument(ref: str) -> str | None:
+    """`x` of `rank(x)`; None for any other reference."""
+    match = _RANK.match(ref)
+    return match.group(1).strip() if match else None
+
+
 def _boolean(op: str, kids: list[Node]) -> Node:
     fns = tuple(k.fn for k in kids)
     joiner = " and " if op == "all" else " or "
@@ -102,21 +139,8 @@ def _boolean(op: str, kids: list[Node]) -> Node:
     facts = frozenset().union(*(k.facts for k in kids))
     if len(fns) == 1:
         return Node(op, text, fns[0], kids, expr, facts)
-    if op == "all":
-        def fn(p, r, a):
-            return all(f(p, r, a) for f in fns)
-        if len(fns) == 2:
-            f1, f2 = fns
-            def fn(p, r, a):
-                return f1(p, r, a) and f2(p, r, a)
-        elif len(fns) == 3:
-            f1, f2, f3 = fns
-            def fn(p, r, a):
-                return f1(p, r, a) and f2(p, r, a) and f3(p, r, a)
-    else:
-        def fn(p, r, a):
-            return any(f(p, r, a) for f in fns)
-    return Node(op, text, fn, kids, expr, facts)
+    test = all if op == "all" else any
+    return Node(op, text, lambda p, r, a: test(f(p, r, a) for f in fns), kids, expr, facts)
 
 
 def _comparison(op: str, pair: list, path: tuple, scope: Scope) -> Node:
@@ -126,15 +150,8 @@ def _comparison(op: str, pair: list, path: tuple, scope: Scope) -> Node:
     compare, symbol = COMPARISONS[op]
     text = f"{left.text} {symbol} {right.text}"
     lget, rget = left.get, right.get
-    if right.constant:
-        value = right.value
-        def fn(p, r, a):
-            return compare(lget(p, r, a), value)
-    else:
-        def fn(p, r, a):
-            return compare(lget(p, r, a), rget(p, r, a))
-    return Node(op, text, fn, expr=f"({left.expr} {symbol} {right.expr})",
-                facts=left.facts | right.facts)
+    return Node(op, text, lambda p, r, a: compare(lget(p, r, a), rget(p, r, a)),
+                expr=f"({left.expr} {symbol} {right.expr})", facts=left.facts | right.facts)
 
 
 def _membership_test(arg: list, path: tuple, scope: Scope) -> Node:
@@ -192,7 +209,7 @@ def operand(raw: object, path: tuple, scope: Scope) -> Operand:
     if isinstance(raw, dict):
         raw = raw["literal"]
         return _constant(_type_of(raw), raw)
-    if isinstance(raw, str) and raw.startswith(_REFERENCE_PREFIXES):
+    if is_reference(raw):
         return _reference(raw, path, scope)
     return _constant(_type_of(raw), raw)
 
@@ -204,9 +221,9 @@ def _type_of(value: object) -> str:
 
 
 def _reference(ref: str, path: tuple, scope: Scope) -> Operand:
-    match = _RANK.match(ref)
-    if match:
-        return _rank_of(match.group(1).strip(), ref, path, scope)
+    inner = rank_argument(ref)
+    if inner is not None:
+        return _rank_of(inner, ref, path, scope)
     if ref == "principal.id":
         return Operand("string", ref, lambda p, r, a: p, expr="p")
     if ref == "principal.role":
@@ -235,35 +252,23 @@ def _attribute(name: str, ref: str, path: tuple, scope: Scope) -> Operand:
     if name not in scope.attributes:
         raise ConditionError(path, f"undefined attribute {name!r} (declare it under attributes)")
     kind = scope.attributes[name]
-    variable, facts = fact_variable(name), frozenset({(name, kind)})
-    if kind == "role":
-        ranks = scope.ranks
+    ranks, valid = scope.ranks, _FACT_TESTS[kind]
+    wrong = "is not a role of this policy" if kind == "role" else f"is not a {kind}"
 
-        def get_role(p, r, a):
-            try:
-                value = a[name]
-            except (KeyError, TypeError):
-                raise Unevaluable(f"attribute {name} is missing") from None
-            if value.__class__ is not str or value not in ranks:
-                raise Unevaluable(f"attribute {name} is not a role of this policy")
-            return value
-        return Operand(kind, ref, get_role, expr=variable, facts=facts)
-    expected = PYTHON_TYPES[kind]
-
-    def get_value(p, r, a):
+    def get(p, r, a):
         try:
             value = a[name]
         except (KeyError, TypeError):
             raise Unevaluable(f"attribute {name} is missing") from None
-        if value.__class__ is not expected:
-            raise Unevaluable(f"attribute {name} is not a {kind}")
+        if not valid(value, ranks):
+            raise Unevaluable(f"attribute {name} {wrong}")
         return value
-    return Operand(kind, ref, get_value, expr=variable, facts=facts)
+    return Operand(kind, ref, get, expr=fact_variable(name), facts=frozenset({(name, kind)}))
 
 
 def _rank_of(inner: str, ref: str, path: tuple, scope: Scope) -> Operand:
     ranks = scope.ranks
-    if not inner.startswith(_REFERENCE_PREFIXES):
+    if not is_reference(inner):
         if inner not in ranks:
             raise ConditionError(path, f"undefined role {inner!r} in {ref}")
         return _constant("integer", ranks[inner], ref)

@@ -12,10 +12,8 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-import yaml
-
-from rolebook.engine.decision import Decision
-from rolebook.engine.evaluate import Policy
+from rolebook.engine.conditions import is_reference, operands, rank_argument
+from rolebook.engine.model import Decision, Policy
 
 PRINCIPAL_ID = "u_principal"
 OTHER_ID = "u_other"
@@ -74,30 +72,10 @@ class _Uses:
     resource_id: bool = False
 
 
-def _walk(cond: object, uses: _Uses) -> None:
-    if isinstance(cond, dict):
-        for op, arg in cond.items():
-            if op == "literal":
-                _operand({"literal": arg}, uses)
-            elif op in ("all", "any"):
-                for child in arg:
-                    _walk(child, uses)
-            elif op == "not":
-                _walk(arg, uses)
-            elif op == "in":
-                _operand(arg[0], uses)
-                for item in arg[1]:
-                    _operand({"literal": item}, uses)
-            else:
-                for side in arg:
-                    _operand(side, uses)
-
-
 def _operand(raw: object, uses: _Uses) -> None:
     if isinstance(raw, dict):
         raw = raw["literal"]
-    elif isinstance(raw, str) and raw.startswith(("principal.", "resource.", "membership.",
-                                                   "rank(")):
+    elif is_reference(raw):
         _reference(raw, uses)
         return
     if isinstance(raw, bool):
@@ -109,10 +87,10 @@ def _operand(raw: object, uses: _Uses) -> None:
 
 
 def _reference(ref: str, uses: _Uses) -> None:
-    if ref.startswith("rank("):
+    inner = rank_argument(ref)
+    if inner is not None:
         uses.ranks = True
-        inner = ref[5:-1].strip()
-        if inner.startswith(("principal.", "resource.", "membership.")):
+        if is_reference(inner):
             _reference(inner, uses)
     elif ref == "principal.rank":
         uses.ranks = True
@@ -127,10 +105,10 @@ def _reference(ref: str, uses: _Uses) -> None:
 def _uses(policies: list[Policy], kind: str, action: str) -> _Uses:
     uses = _Uses(set(), set(), set(), set())
     for policy in policies:
-        doc = yaml.safe_load(policy.source)
-        for rule in doc["resources"].get(kind, {}).get("rules", []):
-            if action in rule["actions"] and "when" in rule:
-                _walk(rule["when"], uses)
+        for rule in policy.rules:
+            if rule.kind == kind and action in rule.actions and rule.when is not None:
+                for raw in operands(rule.when):
+                    _operand(raw, uses)
     return uses
 
 

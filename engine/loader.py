@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from rolebook.engine.problems import Problem
+from rolebook.engine.problems import PolicyProblem
 
 Path = tuple[str | int, ...]
 
@@ -31,9 +31,9 @@ class Source:
                 return self.positions[path[:cut]]
         return (1, 1)
 
-    def problem(self, path: Path, message: str, stage: str) -> Problem:
+    def problem(self, path: Path, message: str, stage: str) -> PolicyProblem:
         line, col = self.where(path)
-        return Problem(self.file, line, col, json_path(path), message, stage)
+        return PolicyProblem(self.file, line, col, json_path(path), message, stage)
 
 
 def json_path(path: Path) -> str:
@@ -43,27 +43,27 @@ def json_path(path: Path) -> str:
     return out
 
 
-def load_source(file: str, text: str) -> tuple[Source, list[Problem]]:
+def load_source(file: str, text: str) -> tuple[Source, list[PolicyProblem]]:
     """Parse `text`; on a YAML error return the problem instead of raising."""
     source = Source(file, text)
     loader = yaml.SafeLoader(text)
-    problems: list[Problem] = []
+    problems: list[PolicyProblem] = []
     try:
         node = loader.get_single_node()
         if node is None:
-            problems.append(Problem(file, 1, 1, "$", "the file is empty", "parse"))
+            problems.append(PolicyProblem(file, 1, 1, "$", "the file is empty", "parse"))
             return source, problems
         source.data = _build(loader, node, (), source, problems)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problems.append(Problem(file, line, col, "$", f"not valid YAML: {exc}", "parse"))
+        problems.append(PolicyProblem(file, line, col, "$", f"not valid YAML: {exc}", "parse"))
     finally:
         loader.dispose()
     return source, problems
 
 
-def _build(loader, node, path: Path, source: Source, problems: list[Problem]):
+def _build(loader, node, path: Path, source: Source, problems: list[PolicyProblem]):
     source.positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, yaml.MappingNode):
         out = {}
@@ -74,7 +74,7 @@ def _build(loader, node, path: Path, source: Source, problems: list[Problem]):
             if key in out:
                 line = key_node.start_mark.line + 1
                 problems.append(
-                    Problem(source.file, line, key_node.start_mark.column + 1,
+                    PolicyProblem(source.file, line, key_node.start_mark.column + 1,
                             json_path((*path, key)), f"duplicate key {key!r}", "parse")
                 )
             out[key] = _build(loader, value_node, (*path, key), source, problems)

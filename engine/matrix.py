@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from rolebook.engine.evaluate import Plan, Policy
+from rolebook.engine.model import ALLOW, Plan, Policy, Step
 
 SYMBOLS = {"allow": "yes", "deny": "no"}
 
@@ -18,28 +18,27 @@ def cell(plan: Plan) -> dict:
     """`allow`/`deny` when no fact can change the answer, else `conditional` with its rules."""
     if plan.constant is not None:
         return {"effect": plan.constant.effect, "rule": _name(plan.constant.rule)}
-    if not plan.allows:
-        return {"effect": "deny", "rule": _name(plan.fallback.rule)}
-    always = not plan.denies and any(r.node is None for r in plan.allows)
-    if always:
-        rule = next(r for r in plan.allows if r.node is None)
-        return {"effect": "allow", "rule": rule.name}
+    allows = [s for s in plan.steps if s.stage == ALLOW]
+    denies = [s for s in plan.steps if s.stage != ALLOW]
+    always = next((s.rule for s in allows if s.node is None), None)
+    if always is not None and not denies:
+        return {"effect": "allow", "rule": always.name}
     return {
         "effect": "conditional",
-        "allow_when": [_rule(r) for r in plan.allows],
-        "deny_when": [_rule(r) for r in plan.denies],
+        "allow_when": [_step(s) for s in allows],
+        "deny_when": [_step(s) for s in denies],
     }
 
 
-def _rule(rule) -> dict:
-    return {"rule": rule.name, "condition": rule.node.text if rule.node else None}
+def _step(step: Step) -> dict:
+    return {"rule": step.rule.name, "condition": step.node.text if step.node else None}
 
 
 def _name(rule_id: str) -> str:
     return rule_id.rsplit("#", 1)[-1]
 
 
-def build(policy: Policy) -> dict:
+def table(policy: Policy) -> dict:
     """Rows of `kind.action`, one cell per role; conditions are numbered as footnotes."""
     rows, notes = [], []
     for kind, actions in policy.kinds.items():

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
-class Problem:
+class PolicyProblem:
     file: str
     line: int
     column: int
@@ -27,7 +27,7 @@ class Problem:
 class PolicyLoadError(Exception):
     """Raised when a policy set cannot be built; carries every problem found."""
 
-    def __init__(self, problems: list[Problem]):
+    def __init__(self, problems: list[PolicyProblem]):
         self.problems = list(problems)
         head = str(self.problems[0]) if self.problems else "no policy found"
         more = f" (and {len(self.problems) - 1} more)" if len(self.problems) > 1 else ""

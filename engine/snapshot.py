@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rolebook.engine.compiler import compile_policy
-from rolebook.engine.evaluate import Policy
 from rolebook.engine.loader import load_source
-from rolebook.engine.problems import PolicyLoadError, Problem
+from rolebook.engine.model import Policy
+from rolebook.engine.problems import PolicyLoadError, PolicyProblem
 from rolebook.engine.validate import FILE_NAME, schema_problems, semantic_problems
 
 
@@ -34,7 +34,7 @@ class Outcome:
 
     file: str
     policy: Policy | None = None
-    problems: list[Problem] = field(default_factory=list)
+    problems: list[PolicyProblem] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -64,7 +64,7 @@ def build(file: str, text: str) -> Outcome:
     return outcome
 
 
-def _compile(source, outcome: Outcome) -> list[Problem]:
+def _compile(source, outcome: Outcome) -> list[PolicyProblem]:
     outcome.policy, problems = compile_policy(source)
     return problems
 
@@ -75,7 +75,7 @@ def build_files(files: Iterable[Path]) -> list[Outcome]:
         try:
             text = file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            out.append(Outcome(str(file), problems=[Problem(str(file), 1, 1, "$",
+            out.append(Outcome(str(file), problems=[PolicyProblem(str(file), 1, 1, "$",
                                                              f"cannot read: {exc}", "parse")]))
             continue
         out.append(build(str(file), text))
@@ -92,7 +92,7 @@ class Snapshot:
         pins = pins or {}
         for name, version in pins.items():
             if version not in self.versions.get(name, {}):
-                raise PolicyLoadError([Problem("(configuration)", 1, 1, "$",
+                raise PolicyLoadError([PolicyProblem("(configuration)", 1, 1, "$",
                                                f"pinned version {name}@{version} is not loaded",
                                                "configuration")])
         self.active = {n: pins.get(n, max(v)) for n, v in self.versions.items()}
@@ -116,7 +116,7 @@ def load_snapshot(path: str | Path, pins: dict[str, int] | None = None) -> Snaps
     """Build a Snapshot from a directory; any problem in any file fails the whole load."""
     files = policy_files(path)
     if not files:
-        raise PolicyLoadError([Problem(str(path), 1, 1, "$", "no policy files found "
+        raise PolicyLoadError([PolicyProblem(str(path), 1, 1, "$", "no policy files found "
                                        "(expected <name>/v<N>.yaml)", "parse")])
     outcomes = build_files(files)
     problems = [p for o in outcomes for p in o.problems]

@@ -15,13 +15,11 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-import yaml
 from jsonschema import Draft202012Validator
 
-from rolebook.engine.decision import Decision
-from rolebook.engine.evaluate import Policy
 from rolebook.engine.loader import Source, load_source
-from rolebook.engine.problems import Problem
+from rolebook.engine.model import Decision, Policy
+from rolebook.engine.problems import PolicyProblem
 from rolebook.engine.snapshot import Snapshot
 
 SUITE_GLOB = "*_test.y*ml"
@@ -86,7 +84,7 @@ class Case:
 @dataclass
 class Report:
     cases: list[Case] = field(default_factory=list)
-    problems: list[Problem] = field(default_factory=list)
+    problems: list[PolicyProblem] = field(default_factory=list)
     tested: dict[str, Policy] = field(default_factory=dict)
 
     @property
@@ -100,17 +98,8 @@ class Report:
     def uncovered(self) -> list[str]:
         """Rule ids of every tested policy version that decided no test case."""
         used = {c.decision.rule for c in self.cases}
-        return [
-            rule for policy in self.tested.values() for rule in rule_ids(policy)
-            if rule not in used
-        ]
-
-
-def rule_ids(policy: Policy) -> list[str]:
-    """The policy's own rules in file order, including any that no plan can reach."""
-    doc = yaml.safe_load(policy.source)
-    return [f"{policy.ref}#{rule['name']}"
-            for resource in doc["resources"].values() for rule in resource["rules"]]
+        return [rule.id for policy in self.tested.values() for rule in policy.rules
+                if rule.id not in used]  # in file order, including rules no plan can reach
 
 
 def locate(path: str | Path) -> tuple[Path, list[Path]]:
@@ -129,12 +118,12 @@ def locate(path: str | Path) -> tuple[Path, list[Path]]:
     return root, suites
 
 
-def load_suite(file: Path) -> tuple[Suite | None, list[Problem]]:
+def load_suite(file: Path) -> tuple[Suite | None, list[PolicyProblem]]:
     """Parse and schema-check one suite file; every problem carries its line and JSON path."""
     try:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        return None, [Problem(str(file), 1, 1, "$", f"cannot read: {exc}", "parse")]
+        return None, [PolicyProblem(str(file), 1, 1, "$", f"cannot read: {exc}", "parse")]
     source, problems = load_source(str(file), text)
     if problems:
         return None, problems
@@ -145,7 +134,7 @@ def load_suite(file: Path) -> tuple[Suite | None, list[Problem]]:
     return Suite(source), []
 
 
-def check_suite(suite: Suite, snapshot: Snapshot) -> tuple[Policy | None, list[Problem]]:
+def check_suite(suite: Suite, snapshot: Snapshot) -> tuple[Policy | None, list[PolicyProblem]]:
     """Names a schema cannot check: the policy, its roles, kinds and actions, fixture names."""
     doc, src = suite.data, suite.source
     try:

@@ -16,7 +16,7 @@ from pathlib import PurePath
 from jsonschema import Draft202012Validator
 
 from rolebook.engine.loader import Source
-from rolebook.engine.problems import Problem
+from rolebook.engine.problems import PolicyProblem
 from rolebook.engine.vocabulary import RESERVED_RULE_NAMES, SERVICE_ATTRIBUTES, SERVICE_KINDS
 
 FILE_NAME = re.compile(r"^v([1-9][0-9]*)\.ya?ml$")
@@ -32,7 +32,7 @@ def _validator() -> Draft202012Validator:
     return Draft202012Validator(schema(), format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
-def schema_problems(source: Source) -> list[Problem]:
+def schema_problems(source: Source) -> list[PolicyProblem]:
     errors = sorted(_validator().iter_errors(source.data), key=lambda e: list(e.absolute_path))
     out = []
     for error in errors:
@@ -50,10 +50,10 @@ def _plain(error) -> str:
     return error.message
 
 
-def semantic_problems(source: Source) -> list[Problem]:
+def semantic_problems(source: Source) -> list[PolicyProblem]:
     """Checks that need the whole document; assumes it passed the schema."""
     doc = source.data
-    out: list[Problem] = []
+    out: list[PolicyProblem] = []
 
     def report(path: tuple, message: str) -> None:
         out.append(source.problem(path, message, "semantics"))

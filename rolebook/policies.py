@@ -14,7 +14,7 @@ from typing import Any
 from rolebook.engine import Decision, Policy, Snapshot, load_snapshot
 from rolebook.engine import diff as _diff
 from rolebook.engine import matrix as _matrix
-from rolebook.engine.requests import answer
+from rolebook.engine.check_request import answer
 
 
 def load(path: str | Path = "policies", pins: Mapping[str, int] | None = None) -> Policies:
@@ -73,7 +73,7 @@ class Policies:
     def matrix(self, policy: str, version: int | None = None) -> dict:
         """The role by kind/action table of one version, as `rolebook policy matrix --format
         json` prints it."""
-        return _matrix.build(self.get(policy, version))
+        return _matrix.table(self.get(policy, version))
 
     def diff(self, policy: str, a: int, b: int) -> _diff.Diff:
         """Every case whose decision differs between two versions of one policy."""

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import rolebook
-from rolebook.engine.requests import answer
+from rolebook.engine.check_request import answer
 
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text()

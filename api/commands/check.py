@@ -39,7 +39,7 @@ def run(args) -> int:
 
 
 def _answer_lines(snapshot, lines, default: str, explain: bool) -> int:
-    from rolebook.engine.requests import RequestError, answer
+    from rolebook.engine.check_request import CheckRequestError, answer
 
     failed = False
     for number, line in enumerate(lines, 1):
@@ -49,7 +49,7 @@ def _answer_lines(snapshot, lines, default: str, explain: bool) -> int:
             out = answer(snapshot, json.loads(line), default, explain)
         except json.JSONDecodeError as exc:
             out = {"error": {"line": number, "field": "$", "message": f"not JSON: {exc.msg}"}}
-        except RequestError as exc:
+        except CheckRequestError as exc:
             out = {"error": {"line": number, "field": exc.field, "message": exc.message}}
         failed = failed or "error" in out
         print(json.dumps(out, separators=(",", ":")), flush=False)

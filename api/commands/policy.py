@@ -217,7 +217,7 @@ def run_matrix(args) -> int:
     policy = snapshot and _get(snapshot, args.ref)
     if policy is None:
         return 1
-    print(matrices.render(matrices.build(policy), args.format))
+    print(matrices.render(matrices.table(policy), args.format))
     return 0
 
 

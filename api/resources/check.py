@@ -1,7 +1,7 @@
 """POST /v1/check: the decision endpoint services call before they show or change anything.
 
-The body is answered by `engine.requests.answer`, the same function as the
-offline `rolebook check`; this resource only adds what storage knows: the
+The body is answered by `engine.check_request.answer_valid`, the same code as
+the offline `rolebook check`; this resource only adds what storage knows: the
 principal's role in the account and the facts of stored members,
 invitations and accounts, which win over facts the caller sends.
 """
@@ -19,7 +19,7 @@ from rolebook.api.contract import MAX_ID_LENGTH, storable
 from rolebook.api.decision_log import resource_entry
 from rolebook.api.problems import bad_request, forbidden, not_found
 from rolebook.engine import Policy
-from rolebook.engine.requests import RequestError, answer
+from rolebook.engine.check_request import CheckRequestError, answer_valid
 from rolebook.engine.vocabulary import DEFAULT_DENY
 from rolebook.storage import NotFound
 
@@ -48,8 +48,9 @@ class CheckResource:
                               [{"field": "account_id", "message": "required"}])
         try:
             with tracing.span("rolebook.evaluate"):
-                result = answer(snapshot, body, self.services.policies.default_policy, explain)
-        except RequestError as exc:
+                result = answer_valid(snapshot, body, self.services.policies.default_policy,
+                                      explain)
+        except CheckRequestError as exc:
             raise bad_request(exc.message, [{"field": exc.field, "message": exc.message}]) \
                 from None
         if not member:

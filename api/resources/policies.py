@@ -8,7 +8,7 @@ from rolebook.api.access import Services
 from rolebook.api.auth import ADMIN_SCOPE
 from rolebook.api.problems import Problem, forbidden, not_found
 from rolebook.api.worker_board import CONFIRM_SECONDS, reload_here
-from rolebook.engine.matrix import build as build_matrix
+from rolebook.engine import matrix
 
 
 def policy_summary(snapshot, policy) -> dict:
@@ -43,7 +43,7 @@ class PolicyVersion:
             raise not_found(f"no policy {name}@{version} is loaded") from None
         resp.media = {**policy_summary(snapshot, policy), "roles": list(policy.roles),
                       "membership": _membership(policy), "source": policy.source,
-                      "matrix": build_matrix(policy)}
+                      "matrix": matrix.table(policy)}
 
 
 def _membership(policy) -> dict:

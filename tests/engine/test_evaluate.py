@@ -17,7 +17,7 @@ def convert(snapshot):
 
 def test_deny_wins_over_an_unconditional_allow(convert):
     plan = convert.plans[("member", "update_role", "owner")]
-    assert any(r.node is None and r.effect == "allow" for r in plan.allows)
+    assert any(s.node is None and s.stage == "allow" for s in plan.steps)
     decision = convert.check("u_1", "owner", "member", "update_role", SOLE_OWNER_STEPS_DOWN)
     assert (decision.effect, decision.rule) == ("deny", "convert@1#keep-an-owner")
     assert decision.conflict

@@ -18,7 +18,7 @@ def row(table, kind, action):
 
 
 def test_matrix_matches_the_spec_table_for_unconditional_cells(snapshot):
-    table = matrix.build(snapshot.get("convert"))
+    table = matrix.table(snapshot.get("convert"))
     effects = {role: c["effect"] for role, c in row(table, "billing", "view").items()}
     assert effects == {"read": "deny", "edit": "deny", "owner": "allow"}
     assert row(table, "object", "create")["edit"] == {"effect": "allow",
@@ -26,7 +26,7 @@ def test_matrix_matches_the_spec_table_for_unconditional_cells(snapshot):
 
 
 def test_matrix_names_the_condition_of_conditional_cells(snapshot):
-    table = matrix.build(snapshot.get("convert"))
+    table = matrix.table(snapshot.get("convert"))
     cell = row(table, "invitation", "create")["edit"]
     assert cell["effect"] == "conditional"
     (note,) = [n for n in table["notes"] if n["note"] == cell["note"]]
@@ -37,7 +37,7 @@ def test_matrix_names_the_condition_of_conditional_cells(snapshot):
 
 
 def test_a_cell_with_no_allow_rule_is_a_plain_no(snapshot):
-    table = matrix.build(snapshot.get("anytrack"))
+    table = matrix.table(snapshot.get("anytrack"))
     assert row(table, "member", "remove")["member_read"]["effect"] == "deny"
     assert row(table, "member", "update_role")["owner"]["effect"] == "conditional"
 

@@ -1,11 +1,15 @@
 """The /v1/check answer contract shared by the HTTP endpoint and `rolebook check`: its shape,
-defaults (policy, active version), explain traces, and a RequestError naming the bad field."""
+defaults (policy, active version), explain traces, a CheckRequestError naming the bad field, and
+one schema (limits, unknown keys) for both paths."""
 
 from __future__ import annotations
 
 import pytest
+import yaml
+from conftest import ROOT
 
-from rolebook.engine.requests import RequestError, answer
+from rolebook.api.contract import validator
+from rolebook.engine.check_request import CheckRequestError, answer, schema
 
 BODY = {"principal": {"id": "u_7", "role": "edit"}, "account_id": "acc_3",
         "policy": "convert", "policy_version": 1,
@@ -67,7 +71,47 @@ def test_unknown_role_kind_and_action_are_denials_not_errors(snapshot):
      "resources[0].attr"),
 ])
 def test_a_bad_body_names_its_field(snapshot, body, field):
-    with pytest.raises(RequestError) as caught:
+    with pytest.raises(CheckRequestError) as caught:
         answer(snapshot, body, "convert")
     assert caught.value.field == field
     assert caught.value.message
+
+
+def test_the_engine_schema_is_the_one_openapi_publishes():
+    """openapi.yaml (validated by the HTTP path) and the engine's schema (offline) agree."""
+    doc = yaml.safe_load((ROOT / "openapi.yaml").read_text())
+    components = doc["components"]["schemas"]
+
+    def inline(node):
+        if isinstance(node, dict):
+            if set(node) == {"$ref"}:
+                return inline(components[node["$ref"].rsplit("/", 1)[-1]])
+            return {key: inline(value) for key, value in node.items()}
+        return [inline(item) for item in node] if isinstance(node, list) else node
+
+    ours = {k: v for k, v in schema().items() if not k.startswith("$") and k not in
+            ("title", "description")}
+    assert inline(components["CheckRequest"]) == ours
+
+
+RESOURCE = {"kind": "object", "actions": ["view"]}
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({**BODY, "resources": [RESOURCE] * 101}, "resources"),
+    ({**BODY, "resources": [{**RESOURCE, "actions": ["view"] * 51}]}, "resources[0].actions"),
+    ({**BODY, "colour": "red"}, "colour"),
+    ({**BODY, "resources": [{**RESOURCE, "owner": "u_1"}]}, "resources[0].owner"),
+    ({**BODY, "principal": {"id": "u_7", "role": "edit", "email": "a@b"}}, "principal.email"),
+])
+def test_offline_enforces_the_limits_and_unknown_keys_http_does(snapshot, body, field):
+    with pytest.raises(CheckRequestError) as caught:
+        answer(snapshot, body, "convert")
+    assert caught.value.field == field
+    assert not validator("CheckRequest").is_valid(body)  # and the HTTP contract refuses it too
+
+
+def test_the_limits_themselves_are_accepted(snapshot):
+    body = {**BODY, "resources": [{**RESOURCE, "actions": ["view"] * 50}] * 100}
+    out = answer(snapshot, body, "convert")
+    assert len(out["results"]) == 100 and len(out["results"][99]["actions"]) == 1

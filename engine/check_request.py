@@ -1,0 +1,131 @@
+"""A `/v1/check` body: its schema, and the one function that answers it.
+
+`check_request.schema.json` ships with the engine and is the contract of a
+body: at most 100 resources of at most 50 actions, no unknown keys. The
+offline `rolebook check` validates each line with it (`answer`); the HTTP
+endpoint validates against openapi.yaml's CheckRequest, which a test holds
+equal to this schema, and calls `answer_valid`, the same decision code, so an
+offline answer and a served one cannot disagree. The HTTP layer fills
+`principal.role` (and stored facts) before calling; offline there is no
+storage, so the role must be given.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from functools import cache
+from importlib import resources
+
+from jsonschema import Draft202012Validator
+
+from rolebook.engine.model import Policy
+from rolebook.engine.snapshot import Snapshot
+
+SCHEMA_FILE = "check_request.schema.json"
+
+
+class CheckRequestError(ValueError):
+    """A body that cannot be answered; `field` names the offending part (400 over HTTP)."""
+
+    def __init__(self, message: str, field: str):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+@cache
+def schema() -> dict:
+    return json.loads(resources.files("rolebook.engine").joinpath(SCHEMA_FILE).read_text())
+
+
+@cache
+def _validator(role_required: bool) -> Draft202012Validator:
+    """Offline there is no account to look the role up in, so the body must give it."""
+    root = copy.deepcopy(schema())
+    if role_required:
+        root["properties"]["principal"]["required"] = ["id", "role"]
+    return Draft202012Validator(root)
+
+
+def validate(body: object, role_required: bool = False) -> dict:
+    """The body, if the schema accepts it; else CheckRequestError for its first error
+    (in the schema's own order: the principal before the resources)."""
+    error = next(_validator(role_required).iter_errors(body), None)
+    if error is not None:
+        raise CheckRequestError(error.message, _field(error))
+    return body
+
+
+def _field(error) -> str:
+    """`resources[0].actions`: where the error is, or the key missing or unknown there."""
+    path = list(error.absolute_path)
+    if error.validator == "required":
+        path += [name for name in error.validator_value if name not in error.instance][:1]
+    elif error.validator == "additionalProperties":
+        path += sorted(set(error.instance) - set(error.schema.get("properties", {})))[:1]
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out or "$"
+
+
+def answer(snapshot: Snapshot, body: object, default_policy: str, explain: bool = False) -> dict:
+    """`validate` the body, role required, then `answer_valid` it: `rolebook check`'s answer."""
+    return answer_valid(snapshot, validate(body, role_required=True), default_policy, explain)
+
+
+def answer_valid(snapshot: Snapshot, body: dict, default_policy: str,
+                 explain: bool = False) -> dict:
+    """Decide every action on every resource of a body the schema accepted, under one version.
+
+    For callers that validated against the same schema already (the HTTP endpoint), so the
+    hot path does not check a body twice.
+    """
+    principal, resources = body["principal"], body["resources"]
+    pid, role = principal["id"], principal.get("role")
+    if role is None:
+        raise CheckRequestError("principal.role is required (no account lookup is available)",
+                                "principal.role")
+    policy = _policy(snapshot, body, default_policy)
+    if explain:
+        decided = [_explained(policy, pid, role, r) for r in resources]
+    else:
+        decided = [  # shared, read-only views (Decision.view): callers replace, never edit
+            {action: d.view for action, d in actions.items()}
+            for actions in policy.check_batch(pid, role, resources)
+        ]
+    return {
+        "policy": policy.name,
+        "version": policy.version,
+        "digest": policy.digest,
+        "principal": {"id": pid, "role": role},
+        "results": [
+            {"kind": r["kind"], "id": r.get("id"), "actions": actions}
+            for r, actions in zip(resources, decided, strict=True)
+        ],
+    }
+
+
+def _policy(snapshot: Snapshot, body: dict, default_policy: str) -> Policy:
+    name = body.get("policy")
+    if name is None:
+        name = default_policy
+    if name not in snapshot.versions:
+        raise CheckRequestError(f"no policy named {name!r} is loaded", "policy")
+    version = body.get("policy_version")
+    if isinstance(version, float):
+        version = int(version)  # the schema's integer: JSON's 1.0 is the integer 1
+    if version is not None and version not in snapshot.versions[name]:
+        raise CheckRequestError(f"{name}@{version} is not loaded", "policy_version")
+    return snapshot.get(name, version)
+
+
+def _explained(policy: Policy, pid: str, role: str, resource: dict) -> dict:
+    out = {}
+    for action in resource["actions"]:
+        decision, trace = policy.explain(
+            pid, role, resource["kind"], action, resource.get("attr"), resource.get("id")
+        )
+        out[action] = {**decision.as_dict(), "trace": trace}
+    return out
