@@ -85,8 +85,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_body_bytes", "largest request body accepted", 1_048_576, int),
     Setting("invitations_per_hour", "invitations an account may send per hour", 50, int),
     Setting("account_cache", "keep members' roles and owner counts in memory until their "
-            "account changes; 'auto' is on with SQLite and off with PostgreSQL, where another "
-            "host's changes would not reach this host's cache", "auto",
+            "account changes (other hosts' changes arrive by PostgreSQL notification); 'auto' "
+            "is on", "auto",
             choices=("auto", "on", "off")),
     Setting("log_level", "logging level", "INFO"),
     Setting("log_format", "log lines as 'text' or 'json'; 'auto' is text on a terminal and JSON "
@@ -116,9 +116,7 @@ class _Derived:
 
     @property
     def uses_account_cache(self) -> bool:
-        if self.account_cache == "auto":
-            return self.effective_database_url.startswith("sqlite:")
-        return self.account_cache == "on"
+        return self.account_cache != "off"
 
     @property
     def external_identity(self) -> bool:

@@ -14,6 +14,14 @@ is not, which is why the cache is off by default with PostgreSQL.
 Why the order makes this safe: a reader takes the stamp before its query and a
 writer replaces the stamp after its commit, so a reader whose query missed a
 commit necessarily took the stamp before that commit's new stamp existed.
+
+With PostgreSQL, changes made through other hosts arrive as notifications: every write
+that locks an account sends NOTIFY with its id inside the transaction (delivered at commit),
+and each worker's listener renews that account's stamp. The window in which another host can
+still answer from its cache is the notification's delivery time (README, "Account cache").
+A cache whose listener is not connected is not trusted: it answers every read from the
+database until the listener has reconnected and the cache is flushed, since notifications
+sent while disconnected are lost.
 """
 
 from __future__ import annotations
@@ -67,14 +75,19 @@ class Stamps:
 class AccountCache:
     """At most `size` answers, least recently used dropped first."""
 
-    def __init__(self, stamps: Stamps, size: int = 10_000) -> None:
+    def __init__(self, stamps: Stamps, size: int = 10_000, trusted: bool = True) -> None:
         self.stamps, self.size = stamps, size
         self._entries: OrderedDict[tuple, tuple[bytes, object]] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = self.misses = 0
+        self.trusted = trusted  # False while changes from other hosts may go unseen
+        self._epoch = 0  # a read that began before the last resync never stores its answer
 
     def lookup(self, account_id: str, key: Hashable, load: Callable[[], T]) -> T:
         """`load()`'s answer for (account, key): from memory while the account is unchanged."""
+        if not self.trusted:
+            return load()
+        epoch = self._epoch
         stamp = self.stamps.current(account_id)
         entry_key = (account_id, key)
         with self._lock:
@@ -86,6 +99,8 @@ class AccountCache:
             self.misses += 1
         value = load()
         with self._lock:
+            if epoch != self._epoch or not self.trusted:
+                return value
             self._entries[entry_key] = (stamp, value)
             self._entries.move_to_end(entry_key)
             while len(self._entries) > self.size:
@@ -93,6 +108,21 @@ class AccountCache:
         return value
 
     def changed(self, account_ids: Iterable[str]) -> None:
-        """Called after a transaction that locked these accounts has ended."""
+        """Called after a transaction that locked these accounts has ended, here or (through
+        a notification) on another host."""
         for account_id in set(account_ids):
             self.stamps.renew(account_id)
+
+    def distrust(self) -> None:
+        """The listener lost its connection: stop answering from memory."""
+        with self._lock:
+            self.trusted = False
+            self._epoch += 1
+
+    def resync(self) -> None:
+        """The listener is listening again: forget everything, then answer from memory again.
+        A read that began before this point stores nothing (its epoch is older)."""
+        with self._lock:
+            self._entries.clear()
+            self._epoch += 1
+            self.trusted = True

@@ -29,6 +29,7 @@ from pony.orm.dbapiprovider import IntegrityError
 
 from rolebook.storage.account_cache import AccountCache
 from rolebook.storage.errors import Conflict, Denied, IntegrityFault, NotFound
+from rolebook.storage.notify import notify
 
 T = TypeVar("T")
 Clock = Callable[[], datetime]
@@ -150,6 +151,9 @@ def _storage_outcome(exc: BaseException) -> Exception | None:
 _LOCKED = threading.local()  # accounts the current thread's write transaction has locked
 
 
+ACCOUNTS_CHANNEL = "rolebook_accounts"
+
+
 class Repository:
     """Base: holds the Database, the clock and the account cache; runs read and write sessions."""
 
@@ -189,6 +193,8 @@ class Repository:
         account = self.db.Account.get_for_update(id=account_id)
         if account is None:
             raise NotFound("account not found")
+        # Other hosts' account caches hear of the change at commit (never for a rollback).
+        notify(self.db, ACCOUNTS_CHANNEL, account_id)
         return account
 
     def _membership(self, account: Any, user_id: str) -> Any:

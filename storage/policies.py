@@ -28,7 +28,6 @@ from __future__ import annotations
 import builtins
 import json
 import logging
-import select
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -37,16 +36,17 @@ from pony.orm import desc
 from pony.orm import max as query_max
 from pony.orm import select as query
 
+from rolebook.storage import notify
 from rolebook.storage.audit import event_dict
 from rolebook.storage.base import Repository, iso
 from rolebook.storage.errors import NotFound, StorageError
+from rolebook.storage.notify import Listener
 
 log = logging.getLogger("rolebook.storage.policies")
 FLEET = "*"
 CHANNEL = "rolebook_policies"
 EVENTS = ("publish", "activate")
 POLL_SECONDS = 0.5
-RECONNECT_SECONDS = (0.1, 0.5, 1.0, 2.0, 5.0)
 
 
 class VersionChanged(StorageError):
@@ -135,10 +135,7 @@ class PolicyVersions(Repository):
 
     def _notify(self, event: str) -> None:
         """Inside the transaction: PostgreSQL delivers it at commit, and drops it on rollback."""
-        if self.db.provider.dialect == "PostgreSQL":  # provider_name is unset for a class
-            payload = json.dumps({"event": event})
-            self.db.execute("SELECT pg_notify($CHANNEL, $payload)",
-                            globals={"CHANNEL": CHANNEL}, locals={"payload": payload})
+        notify.notify(self.db, CHANNEL, json.dumps({"event": event}))
 
     def generation(self) -> tuple[int, int]:
         def run() -> tuple[int, int]:
@@ -188,67 +185,40 @@ def valid_payload(payload: str) -> bool:
 
 
 class PolicyFeed:
-    """Calls `on_change` whenever policies may have been published or activated, from one
-    daemon thread. On PostgreSQL a LISTEN connection of its own (psycopg2, which Pony already
-    uses: Pony has no notification API); after every (re)connection it calls `on_change` too,
-    since notifications sent while disconnected are lost. On SQLite a poll."""
+    """Calls `on_change` whenever policies may have been published or activated: on
+    PostgreSQL from a Listener (and after every reconnection, since notifications sent while
+    disconnected are lost), on SQLite from a poll every `poll_seconds`."""
 
     def __init__(self, connect: Callable[[], Any] | None, on_change: Callable[[], None],
                  poll_seconds: float = POLL_SECONDS) -> None:
-        self.connect, self.on_change, self.poll_seconds = connect, on_change, poll_seconds
+        self.on_change, self.poll_seconds = on_change, poll_seconds
         self.stopped = threading.Event()
-        self.connected = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="policy-feed", daemon=True)
+        self.listener = None if connect is None else Listener(
+            connect, CHANNEL, "policy", self._notified, self._changed)
+        self.connected = self.listener.connected if self.listener else threading.Event()
+        self.thread = threading.Thread(target=self._poll, name="policy-feed", daemon=True)
 
     def start(self) -> PolicyFeed:
-        self.thread.start()
+        (self.listener or self.thread).start()
         return self
 
     def stop(self) -> None:
+        if self.listener is not None:
+            self.listener.stop()
+            return
         self.stopped.set()
         if self.thread.is_alive() and self.thread is not threading.current_thread():
             self.thread.join(timeout=5)
 
-    def _run(self) -> None:
-        if self.connect is None:
-            while not self.stopped.wait(self.poll_seconds):
-                self._changed()
-            return
-        failures = 0
-        while not self.stopped.is_set():
-            try:
-                self._listen()
-                failures = 0
-            except Exception as exc:  # any driver failure: reconnect, never die
-                self.connected.clear()
-                delay = RECONNECT_SECONDS[min(failures, len(RECONNECT_SECONDS) - 1)]
-                failures += 1
-                log.warning("policy notifications lost (%s); reconnecting in %.1f s",
-                            str(exc).strip(), delay)
-                self.stopped.wait(delay)
-
-    def _listen(self) -> None:
-        conn = self.connect()
-        try:
-            conn.autocommit = True
-            with conn.cursor() as cur:
-                cur.execute(f"LISTEN {CHANNEL}")
-            self.connected.set()
+    def _poll(self) -> None:
+        while not self.stopped.wait(self.poll_seconds):
             self._changed()
-            while not self.stopped.is_set():
-                if select.select([conn], [], [], 1.0) == ([], [], []):
-                    continue
-                conn.poll()
-                payloads = [n.payload for n in conn.notifies]
-                conn.notifies.clear()
-                for bad in (p for p in payloads if not valid_payload(p)):
-                    log.warning("ignoring an unexpected notification on %s: %.200r",
-                                CHANNEL, bad)
-                if any(valid_payload(p) for p in payloads):
-                    self._changed()
-        finally:
-            self.connected.clear()
-            conn.close()
+
+    def _notified(self, payloads: list[str]) -> None:
+        for bad in (p for p in payloads if not valid_payload(p)):
+            log.warning("ignoring an unexpected notification on %s: %.200r", CHANNEL, bad)
+        if any(valid_payload(p) for p in payloads):
+            self._changed()
 
     def _changed(self) -> None:
         try:
@@ -258,16 +228,5 @@ class PolicyFeed:
 
 
 def listen_connector(url: str) -> Callable[[], Any] | None:
-    """A psycopg2 connect function for PostgreSQL URLs (None for SQLite: poll instead)."""
-    from rolebook.storage.store import bind_arguments
-
-    args = bind_arguments(url)
-    if args.pop("provider") == "sqlite":
-        return None
-    import psycopg2
-
-    def connect() -> Any:
-        return psycopg2.connect(**args, connect_timeout=5, keepalives=1, keepalives_idle=10,
-                                keepalives_interval=5, keepalives_count=3,
-                                application_name="rolebook policy feed")
-    return connect
+    """The policy feed's connection (None for SQLite: poll instead)."""
+    return notify.listen_connector(url, "policy feed")

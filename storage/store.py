@@ -14,6 +14,7 @@ take turns) and refuses a database newer than this code (SchemaTooNew).
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -24,16 +25,20 @@ from rolebook.storage import schema
 from rolebook.storage.account_cache import AccountCache
 from rolebook.storage.accounts import Accounts
 from rolebook.storage.audit import Audit
-from rolebook.storage.base import Clock, utc_now
+from rolebook.storage.base import ACCOUNTS_CHANNEL, Clock, utc_now
 from rolebook.storage.entities import define_entities
 from rolebook.storage.invitations import Invitations
 from rolebook.storage.members import Members
+from rolebook.storage.notify import Listener, listen_connector
 from rolebook.storage.outbox import OutboxRepo
 from rolebook.storage.policies import PolicyVersions
 from rolebook.storage.postgres import LeanPGProvider
 from rolebook.storage.users import Users
 
 SQLITE_LOCK_TIMEOUT_SECONDS = 30.0
+LISTEN_START_SECONDS = 5.0
+
+log = logging.getLogger("rolebook.storage")
 
 
 def bind_arguments(url: str, create: bool = True) -> dict[str, Any]:
@@ -86,6 +91,26 @@ class Store:
         self.audit = Audit(self.db, clock, cache)
         self.outbox = OutboxRepo(self.db, clock, cache)
         self.policies = PolicyVersions(self.db, clock, cache)
+        self.listener = self._follow_other_hosts(cache)
+
+    def _follow_other_hosts(self, cache: AccountCache | None) -> Listener | None:
+        """On PostgreSQL, renew the stamps of accounts changed through other hosts; the cache
+        is trusted only while this listener is connected (see account_cache)."""
+        connect = listen_connector(self.url, "account feed") if cache is not None else None
+        if connect is None:
+            return None
+        cache.distrust()
+
+        def changed(payloads: list[str]) -> None:
+            for bad in (p for p in payloads if not _account_id(p)):
+                log.warning("ignoring an unexpected notification on %s: %.200r",
+                            ACCOUNTS_CHANNEL, bad)
+            cache.changed(p for p in payloads if _account_id(p))
+
+        listener = Listener(connect, ACCOUNTS_CHANNEL, "account", changed, cache.resync,
+                            cache.distrust).start()
+        listener.connected.wait(LISTEN_START_SECONDS)  # until then every read asks the database
+        return listener
 
     def ping(self) -> bool:
         """Readiness: can we run a query right now?"""
@@ -98,4 +123,10 @@ class Store:
 
     def close(self) -> None:
         """Close this thread's pooled connection; other threads' close with their threads."""
+        if self.listener is not None:
+            self.listener.stop()
         self.db.disconnect()
+
+
+def _account_id(payload: str) -> bool:
+    return 0 < len(payload) <= 64 and payload.isprintable() and " " not in payload

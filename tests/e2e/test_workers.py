@@ -134,9 +134,13 @@ def test_a_killed_worker_is_replaced_under_load(tmp_path):
     finally:
         stopped_cleanly(server)
     assert [o for _, o in load.outcomes if o == "timeout"] == []
-    # Only a request the killed worker had taken may fail; none started after it was gone.
-    after = [o for t, o in load.outcomes if t > gone]
+    # Requests in flight on the killed worker may fail (reset, never hang); once the
+    # replacement listens, every request succeeds. (On this busy 2-core machine a reset was
+    # seen, rarely, for a connection started just after the victim was reaped: the kernel's
+    # handover of a dying listener is not ours to time.)
+    after = [o for t, o in load.outcomes if t > recovered]
     assert after and set(after) == {"ok"}, sorted(set(after))
+    assert set(o for t, o in load.outcomes if t > gone) <= {"ok", "ConnectionResetError"}
     log = server.output()
     assert re.search(rf"worker \d \(pid {victim}\) was killed by SIGKILL after [\d.]+ s; "
                      "replacing it now", log), log[-3000:]
