@@ -13,7 +13,13 @@ import time
 import falcon
 
 from rolebook.api import contract, tracing
-from rolebook.api.access import Services, count_effects, log_context, new_decision_id
+from rolebook.api.access import (
+    Services,
+    count_effects,
+    log_context,
+    new_decision_id,
+    policy_unavailable,
+)
 from rolebook.api.auth import CHECK_SCOPE, Caller
 from rolebook.api.contract import MAX_ID_LENGTH, storable
 from rolebook.api.decision_log import resource_entry
@@ -78,6 +84,10 @@ class CheckResource:
                               [{"field": "policy", "message": "does not match the account"}])
         if body.get("policy_version") is None and account.get("policy_version"):
             body["policy_version"] = account["policy_version"]
+            if account["policy_version"] not in snapshot.versions.get(account["policy"], {}):
+                # The account's pin, not the request, names what this replica lacks: 503 as
+                # on every account route, never a 400 blaming the caller.
+                raise policy_unavailable(account)
         if "role" not in principal or not trusted:
             principal["role"] = role
         if principal["role"] is None:
