@@ -15,10 +15,10 @@ import falcon
 import fastjsonschema
 import orjson
 import yaml
-from jsonschema import Draft202012Validator
 
 from rolebook.api.problems import Problem, bad_request, not_found
 from rolebook.api.schema_code import compile_predicate
+from rolebook.engine.schema_errors import bounded_validator_class, first_errors
 
 
 @cache
@@ -29,11 +29,12 @@ def openapi() -> dict:
 
 
 @cache
-def validator(component: str) -> Draft202012Validator:
-    """Describes every error of a refused body; too slow for the path that accepts."""
+def validator(component: str):
+    """Describes the errors of a refused body; too slow for the path that accepts."""
     root = {"$ref": f"#/components/schemas/{component}",
             "components": openapi()["components"]}
-    return Draft202012Validator(root, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    bounded = bounded_validator_class()
+    return bounded(root, format_checker=bounded.FORMAT_CHECKER)
 
 
 def _inline(node: object) -> object:
@@ -65,20 +66,6 @@ def accepts(component: str) -> Callable[[object], bool]:
     return by_fastjsonschema
 
 
-def field_of(error) -> str:
-    path = list(error.absolute_path)
-    if error.validator == "required":
-        missing = error.message.split("'")[1] if "'" in error.message else ""
-        path.append(missing)
-    if error.validator == "additionalProperties":
-        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
-        path.append(extra[0] if extra else "")
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(body)"
-
-
 def body(req: falcon.Request, component: str) -> dict:
     """The request's JSON body, validated; 415 for another media type, 400 for bad JSON."""
     media_type = (req.content_type or "").split(";")[0].strip().lower()
@@ -107,23 +94,23 @@ def storable(text: str, limit: int) -> bool:
     return len(text) <= limit and bool(text.strip()) and "\x00" not in text
 
 
-def _unstorable_field(value: object, path: str = "") -> str | None:
-    """The first string (key or value) with a NUL, which PostgreSQL text cannot store."""
-    if isinstance(value, str):
-        return path if "\x00" in value else None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            here = f"{path}.{key}" if path else str(key)
-            if "\x00" in key:
-                return here
-            found = _unstorable_field(item, here)
-            if found is not None:
-                return found
-    if isinstance(value, list):
-        for i, item in enumerate(value):
-            found = _unstorable_field(item, f"{path}[{i}]")
-            if found is not None:
-                return found
+def _unstorable_field(value: object) -> str | None:
+    """The first string (key or value) with a NUL, which PostgreSQL text cannot store.
+    A loop rather than recursion: a body may nest a thousand levels before it is validated."""
+    stack: list[tuple[str, object]] = [("", value)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, str):
+            if "\x00" in node:
+                return path
+        elif isinstance(node, dict):
+            children = []
+            for key, item in node.items():
+                here = f"{path}.{key}" if path else str(key)
+                children += [(here, key), (here, item)]  # the key, then what it holds
+            stack.extend(reversed(children))
+        elif isinstance(node, list):
+            stack.extend(reversed([(f"{path}[{i}]", item) for i, item in enumerate(node)]))
     return None
 
 
@@ -131,10 +118,9 @@ def validate(body: object, component: str) -> dict:
     """Return the body if it matches the schema; otherwise a 400 naming each bad field."""
     if accepts(component)(body):
         return body
-    errors = sorted(validator(component).iter_errors(body), key=lambda e: list(e.absolute_path))
-    if not errors:  # jsonschema is the judge; the fast path only saves time
+    listed = first_errors(validator(component), body, "(body)", by_path=True)
+    if not listed:  # jsonschema is the judge; the fast path only saves time
         return body
-    listed = [{"field": field_of(e), "message": e.message} for e in errors[:20]]
     first = listed[0]
     raise bad_request(f"{first['field']}: {first['message']}", listed)
 
@@ -166,7 +152,7 @@ def query_checks(path: str, method: str):
     schema = query_schema(path, method)
     if schema is None:
         return None
-    return fastjsonschema.compile(schema), Draft202012Validator(schema)
+    return fastjsonschema.compile(schema), bounded_validator_class()(schema)
 
 
 def _coerce(value: str, schema: dict) -> object:
@@ -203,8 +189,7 @@ class QueryMiddleware:
         try:
             fast(query)
         except fastjsonschema.JsonSchemaValueException as exc:
-            listed = [{"field": field_of(e), "message": e.message}
-                      for e in describe.iter_errors(query)][:20]
+            listed = first_errors(describe, query, "(query)")
             listed = listed or [{"field": exc.name.removeprefix("data."), "message": exc.message}]
             raise bad_request(f"query {listed[0]['field']}: {listed[0]['message']}",
                               listed) from None

@@ -17,9 +17,8 @@ import json
 from functools import cache
 from importlib import resources
 
-from jsonschema import Draft202012Validator
-
 from rolebook.engine.model import Policy
+from rolebook.engine.schema_errors import bounded_validator_class, first_errors
 from rolebook.engine.snapshot import Snapshot
 
 SCHEMA_FILE = "check_request.schema.json"
@@ -40,34 +39,21 @@ def schema() -> dict:
 
 
 @cache
-def _validator(role_required: bool) -> Draft202012Validator:
+def _validator(role_required: bool):
     """Offline there is no account to look the role up in, so the body must give it."""
     root = copy.deepcopy(schema())
     if role_required:
         root["properties"]["principal"]["required"] = ["id", "role"]
-    return Draft202012Validator(root)
+    return bounded_validator_class()(root)
 
 
 def validate(body: object, role_required: bool = False) -> dict:
     """The body, if the schema accepts it; else CheckRequestError for its first error
     (in the schema's own order: the principal before the resources)."""
-    error = next(_validator(role_required).iter_errors(body), None)
-    if error is not None:
-        raise CheckRequestError(error.message, _field(error))
+    errors = first_errors(_validator(role_required), body, "$", limit=1)
+    if errors:
+        raise CheckRequestError(errors[0]["message"], errors[0]["field"])
     return body
-
-
-def _field(error) -> str:
-    """`resources[0].actions`: where the error is, or the key missing or unknown there."""
-    path = list(error.absolute_path)
-    if error.validator == "required":
-        path += [name for name in error.validator_value if name not in error.instance][:1]
-    elif error.validator == "additionalProperties":
-        path += sorted(set(error.instance) - set(error.schema.get("properties", {})))[:1]
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
-    return out or "$"
 
 
 def answer(snapshot: Snapshot, body: object, default_policy: str, explain: bool = False) -> dict:

@@ -39,6 +39,8 @@ def run(args) -> int:
 
 
 def _answer_lines(snapshot, lines, default: str, explain: bool) -> int:
+    import orjson  # json.loads meets RecursionError on a line nested a thousand deep
+
     from rolebook.engine.check_request import CheckRequestError, answer
 
     failed = False
@@ -46,8 +48,8 @@ def _answer_lines(snapshot, lines, default: str, explain: bool) -> int:
         if not line.strip():
             continue
         try:
-            out = answer(snapshot, json.loads(line), default, explain)
-        except json.JSONDecodeError as exc:
+            out = answer(snapshot, orjson.loads(line), default, explain)
+        except orjson.JSONDecodeError as exc:
             out = {"error": {"line": number, "field": "$", "message": f"not JSON: {exc.msg}"}}
         except CheckRequestError as exc:
             out = {"error": {"line": number, "field": exc.field, "message": exc.message}}

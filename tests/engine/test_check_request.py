@@ -4,12 +4,13 @@ one schema (limits, unknown keys) for both paths."""
 
 from __future__ import annotations
 
+import orjson
 import pytest
 import yaml
 from conftest import ROOT
 
 from rolebook.api.contract import validator
-from rolebook.engine.check_request import CheckRequestError, answer, schema
+from rolebook.engine.check_request import CheckRequestError, answer, schema, validate
 
 BODY = {"principal": {"id": "u_7", "role": "edit"}, "account_id": "acc_3",
         "policy": "convert", "policy_version": 1,
@@ -115,3 +116,14 @@ def test_the_limits_themselves_are_accepted(snapshot):
     body = {**BODY, "resources": [{**RESOURCE, "actions": ["view"] * 50}] * 100}
     out = answer(snapshot, body, "convert")
     assert len(out["results"]) == 100 and len(out["results"][99]["actions"]) == 1
+
+
+def test_hostile_bodies_are_refused_cheaply():
+    """As over HTTP (tests/api/test_hostile_bodies.py): a short message, no RecursionError."""
+    with pytest.raises(CheckRequestError) as refused:
+        validate({"principal": {"id": "alice", "role": "edit"}, "resources": [1] * 500_000})
+    assert refused.value.field == "resources" and len(refused.value.message) <= 200
+    deep = orjson.loads('{"principal":{"id":"a","role":"edit"},"resources":[{"kind":"k",'
+                      f'"actions":["a"],"attr":{{"x":{"[" * 1000 + "]" * 1000}}}}}]}}')
+    with pytest.raises(CheckRequestError, match="nested more than"):
+        validate(deep)
