@@ -43,6 +43,7 @@ def routes(services: Services) -> list[tuple[str, object]]:
         ("/v1/check", check.CheckResource(services)),
         ("/v1/policies", policies.PolicyList(services)),
         ("/v1/policies/reload", policies.PolicyReload(services)),
+        ("/v1/policies/events", policies.PolicyEvents(services)),
         ("/v1/policies/{name}/versions/{version:int(min=1)}", policies.PolicyVersion(services)),
         ("/v1/policies/{name}/versions/{version:int(min=1)}/activate",
          policies.PolicyActivate(services)),

@@ -13,9 +13,9 @@ API (plain data in, plain data out):
     generation() -> (max version id, max activation id): changes whenever anything is
         published or activated (both tables are append-only).
 
-Fleet-wide audit events: publishing and activating belong to no account, so their
+Fleet-wide audit events: publishing, activating and reloading belong to no account, so their
 audit rows carry FLEET ("*") as account_id. Account ids are "acc_<hex>", so no account
-route ever lists them; they are read with `fleet_events()` (and SQL on rb_audit_event).
+route lists them; they are read with `fleet_events()` (GET /v1/policies/events).
 
 Change feed (`PolicyFeed`): on PostgreSQL every publish and activation sends NOTIFY on
 CHANNEL inside its transaction (delivered at commit, never for a rollback), and each
@@ -162,8 +162,14 @@ class PolicyVersions(Repository):
 
         return self._read(run)
 
+    def record_reload(self, by: str, before: str, after: str) -> None:
+        """A replica re-read its policy folder: who asked, the snapshot digests around it."""
+        self._write(lambda: self._audit(FLEET, by, "policy.reloaded",
+                                        before={"snapshot_digest": before},
+                                        after={"snapshot_digest": after}))
+
     def fleet_events(self, limit: int = 100) -> list[dict[str, Any]]:
-        """The newest publish and activation audit events, newest first."""
+        """The newest publish, activation and reload audit events, newest first."""
         def run() -> list[dict[str, Any]]:
             rows = query(e for e in self.db.AuditEvent if e.account_id == FLEET).order_by(
                 lambda e: desc(e.id))[:limit]

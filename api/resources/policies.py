@@ -62,6 +62,7 @@ class PolicyReload:
     def on_post(self, req, resp):
         if not req.context.caller.has(ADMIN_SCOPE):
             raise forbidden(None, "reloading policies needs the 'admin' scope")
+        before = self.services.policies.snapshot.digest
         board = self.services.board
         if board is None:  # this process alone, as in the in-process tests
             workers, complete = [reload_here(self.services)], True
@@ -79,6 +80,7 @@ class PolicyReload:
                           f"{CONFIRM_SECONDS:g} s; each one listed says what it serves",
                           workers=shown)
         snapshot = self.services.policies.snapshot
+        self.services.store.policies.record_reload(req.context.caller.id, before, snapshot.digest)
         resp.status = falcon.HTTP_200
         resp.media = {"snapshot_digest": snapshot.digest,
                       "policies": [policy_summary(snapshot, p) for p in snapshot.all()],
@@ -90,6 +92,19 @@ def _worker(entry: dict) -> dict:
     if entry["error"]:
         shown["error"] = entry["error"]
     return shown
+
+
+class PolicyEvents:
+    """The fleet's policy audit trail: publications, activations and reloads, newest first."""
+
+    def __init__(self, services: Services):
+        self.services = services
+
+    def on_get(self, req, resp):
+        if not req.context.caller.has(ADMIN_SCOPE):
+            raise forbidden(None, "the policy audit trail needs the 'admin' scope")
+        limit = req.get_param_as_int("limit", default=50)
+        resp.media = {"items": self.services.store.policies.fleet_events(limit)}
 
 
 class PolicyActivate:

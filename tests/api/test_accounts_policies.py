@@ -139,6 +139,12 @@ def test_reload_swaps_and_survives_a_broken_file(own_policies, config):
     assert reloaded.status == 200
     active = {(p["name"], p["version"]) for p in reloaded.json["policies"] if p["active"]}
     assert ("convert", 2) in active
+    # The reload is accountable: who asked, and the digests before and after it.
+    assert plain.get("/v1/policies/events").status == 403
+    [event] = admin.get("/v1/policies/events").json["items"]
+    assert (event["action"], event["actor"]) == ("policy.reloaded", "root")
+    assert event["after"] == {"snapshot_digest": reloaded.json["snapshot_digest"]}
+    assert event["before"]["snapshot_digest"] not in (None, event["after"]["snapshot_digest"])
 
     broken = v2.replace("version: 2", "version: 3").replace("min_role: owner\n",
                                                             "min_role: sovereign\n", 1)
@@ -150,6 +156,7 @@ def test_reload_swaps_and_survives_a_broken_file(own_policies, config):
     assert "sovereign" in problem["message"]
     still = plain.get("/v1/policies").json
     assert ("convert", 3) not in {(p["name"], p["version"]) for p in still["policies"]}
+    assert len(admin.get("/v1/policies/events").json["items"]) == 1  # nothing was reloaded
     ready = client.simulate_get("/readyz").json
     assert ready["status"] == "ready" and "reload failed" in ready["warnings"][0]
     metrics = client.simulate_get("/metrics").text
