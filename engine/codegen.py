@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from rolebook.engine.conditions import FACT_CHECKS, fact_variable
-from rolebook.engine.evaluate import ALLOW
+from rolebook.engine.evaluate import ALLOW, refused
 
 
 def generate(plan, ranks) -> Callable:
@@ -26,7 +26,8 @@ def generate(plan, ranks) -> Callable:
     Only for plans without a constant answer, which always have an allow step. The steps
     are read in their one order (`engine.model.ordered_steps`).
     """
-    names = {"RANKS": ranks, "SLOW": plan.evaluate, "FALLBACK": plan.fallback}
+    names = {"RANKS": ranks, "SLOW": plan.evaluate, "REFUSED": refused, "PLAN": plan,
+             "REFUSALS": plan.refusals.get}
 
     def constant(decision) -> str:
         name = f"D{len(names)}"
@@ -48,7 +49,8 @@ def generate(plan, ranks) -> Callable:
     previous = None
     for step in (*plan.steps, None):  # None: past the end, so the allows' `else` is written
         if previous == ALLOW and (step is None or step.stage != ALLOW):
-            lines += ["    else:", "        return FALLBACK"]
+            lines += ["    else:", f"        k = ({_false_parts(plan)})",
+                      "        return REFUSALS(k) or REFUSED(PLAN, k)"]
         if step is None:
             break
         test = "True" if step.node is None else step.node.expr
@@ -63,3 +65,12 @@ def generate(plan, ranks) -> Callable:
     code = compile("\n".join(lines), f"<plan {plan.kind}.{plan.action} for {plan.role}>", "exec")
     exec(code, names)
     return names["fast"]
+
+
+def _false_parts(plan) -> str:
+    """`engine.evaluate._first_false` of each conditional allow, as inline expressions."""
+    parts = []
+    for step in plan.conditional_allows:
+        tests = [f"{i} if not ({child.expr}) else " for i, child in enumerate(step.node.children)]
+        parts.append(f"{''.join(tests)}-1" if step.node.op == "all" else "-1")
+    return "".join(f"{part}, " for part in parts)

@@ -28,7 +28,8 @@ def decide(plan: Plan, pid: str, rid: object, attr: dict | None,
     decision = allowed = skipped = None
     for step in plan.steps:
         if step.stage == INVARIANT and allowed is None and decision is None:
-            decision = _fallback(plan, skipped)  # invariants only guard what something allows
+            # invariants only guard what something allows
+            decision = _fallback(plan, skipped, pid, rid, attr)
         live = decision is None and not (step.stage == ALLOW and allowed is not None)
         if not live and trace is None:
             if decision is not None:
@@ -50,13 +51,42 @@ def decide(plan: Plan, pid: str, rid: object, attr: dict | None,
                 decision = step.rule.decision
     if decision is not None:
         return decision
-    return allowed if allowed is not None else _fallback(plan, skipped)
+    return allowed if allowed is not None else _fallback(plan, skipped, pid, rid, attr)
 
 
-def _fallback(plan: Plan, skipped: tuple | None) -> Decision:
+def _first_false(node: Node, pid, rid, attr) -> int:
+    """Which operand of an `all` is false (-1: the condition as a whole); codegen writes
+    the same test inline (engine.codegen)."""
+    if node.op == "all":
+        for i, child in enumerate(node.children):
+            if not child.fn(pid, rid, attr):
+                return i
+    return -1
+
+
+def refused(plan: Plan, false_parts: tuple[int, ...]) -> Decision:
+    """The default deny of a plan whose allows all have conditions, naming each allow rule and
+    the part of its condition that is false (`_first_false` per conditional allow): "no rule
+    allows edit to update_role member" read as untrue to someone looking at
+    `editors-manage-non-owners` in the file. Each answer is built once per plan."""
+    decision = plan.refusals.get(false_parts)
+    if decision is None and not false_parts:
+        return plan.fallback
+    if decision is None:
+        unmet = []
+        for step, part in zip(plan.conditional_allows, false_parts, strict=True):
+            node = step.node if part < 0 else step.node.children[part]
+            unmet.append(f"{step.rule.name} requires {node.text}")
+        reason = f"{plan.fallback.reason}: {'; '.join(unmet)}"
+        decision = plan.refusals[false_parts] = replace(plan.fallback, reason=reason)
+    return decision
+
+
+def _fallback(plan: Plan, skipped: tuple | None, pid, rid, attr) -> Decision:
     """No allow matched: the default deny, saying which allow lacked its facts, if one did."""
     if skipped is None:
-        return plan.fallback
+        return refused(plan, tuple(_first_false(step.node, pid, rid, attr)
+                                   for step in plan.conditional_allows))
     rule, exc = skipped
     return replace(plan.fallback, reason=f"{plan.fallback.reason}: {rule.name} needs "
                                          f"facts the request lacks ({exc}); failing closed")

@@ -116,6 +116,8 @@ class Plan:
         self.steps = steps
         self.fallback = fallback
         self.constant = _constant(steps, fallback)
+        self.conditional_allows = tuple(s for s in steps if s.stage == ALLOW and s.node)
+        self.refusals: dict[tuple[int, ...], Decision] = {}  # engine.evaluate.refused's
         # engine.codegen's function for a plan without a constant answer; set by compile
         self.generated: Callable[[str, object, dict | None], Decision] | None = None
 

@@ -28,9 +28,15 @@ def test_the_spec_example_is_answered(snapshot):
         "principal": {"id": "u_7", "role": "edit"},
         "results": [{"kind": "member", "id": "u_9", "actions": {
             "update_role": {"effect": "deny", "rule": "convert@1#default-deny",
-                            "reason": "no rule allows edit to update_role member"},
+                            "reason": "no rule allows edit to update_role member: "
+                                      "anyone-lowers-own-role requires "
+                                      "resource.attr.is_self == true; editors-manage-non-owners "
+                                      "requires resource.attr.target_role != "
+                                      "membership.owner_role"},
             "remove": {"effect": "deny", "rule": "convert@1#default-deny",
-                       "reason": "no rule allows edit to remove member"},
+                       "reason": "no rule allows edit to remove member: "
+                                 "editors-remove-non-owners requires "
+                                 "resource.attr.target_role != membership.owner_role"},
         }}],
     }
 
