@@ -16,6 +16,8 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from rolebook.engine.problems import did_you_mean
+
 Getter = Callable[[str, object, dict], object]
 
 COMPARISONS = {
@@ -184,7 +186,8 @@ def _check_types(op: str, left: Operand, right: Operand, path: tuple, scope: Sco
         if not literal.constant:
             raise ConditionError(path, f"cannot compare role {left.text} with string {right.text}")
         if literal.value not in scope.ranks:
-            raise ConditionError(path, f"undefined role {literal.value!r}")
+            raise ConditionError(path, f"undefined role {literal.value!r}"
+                                       f"{did_you_mean(literal.value, scope.ranks)}")
         literal.type = "role"
         return
     if left.type != right.type:
@@ -239,18 +242,23 @@ def _reference(ref: str, path: tuple, scope: Scope) -> Operand:
     if ref.startswith("membership."):
         setting = ref.removeprefix("membership.")
         if setting not in scope.membership:
-            raise ConditionError(path, f"unknown membership setting {setting!r}")
+            raise ConditionError(path, f"unknown membership setting {setting!r}"
+                                       f"{did_you_mean(setting, scope.membership)}")
         value = scope.membership[setting]
         kind = "role" if setting == "owner_role" else _type_of(value)
         return _constant(kind, value, ref)
     if ref.startswith("resource.attr."):
         return _attribute(ref.removeprefix("resource.attr."), ref, path, scope)
-    raise ConditionError(path, f"unknown reference {ref!r}")
+    known = ("principal.id", "principal.role", "principal.rank", "resource.id",
+             *(f"resource.attr.{name}" for name in scope.attributes),
+             *(f"membership.{name}" for name in scope.membership))
+    raise ConditionError(path, f"unknown reference {ref!r}{did_you_mean(ref, known)}")
 
 
 def _attribute(name: str, ref: str, path: tuple, scope: Scope) -> Operand:
     if name not in scope.attributes:
-        raise ConditionError(path, f"undefined attribute {name!r} (declare it under attributes)")
+        hint = did_you_mean(name, scope.attributes) or " (declare it under attributes)"
+        raise ConditionError(path, f"undefined attribute {name!r}{hint}")
     kind = scope.attributes[name]
     ranks, valid = scope.ranks, _FACT_TESTS[kind]
     wrong = "is not a role of this policy" if kind == "role" else f"is not a {kind}"
@@ -270,7 +278,8 @@ def _rank_of(inner: str, ref: str, path: tuple, scope: Scope) -> Operand:
     ranks = scope.ranks
     if not is_reference(inner):
         if inner not in ranks:
-            raise ConditionError(path, f"undefined role {inner!r} in {ref}")
+            raise ConditionError(path, f"undefined role {inner!r} in {ref}"
+                                       f"{did_you_mean(inner, ranks)}")
         return _constant("integer", ranks[inner], ref)
     target = _reference(inner, path, scope)
     if target.type != "role":

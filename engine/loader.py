@@ -23,6 +23,7 @@ class Source:
     text: str
     data: object = None
     positions: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    key_positions: dict[Path, tuple[int, int]] = field(default_factory=dict)  # of the key
 
     def where(self, path: Path) -> tuple[int, int]:
         """The line and column of the nearest located ancestor of `path` (1-based)."""
@@ -31,9 +32,24 @@ class Source:
                 return self.positions[path[:cut]]
         return (1, 1)
 
-    def problem(self, path: Path, message: str, stage: str) -> PolicyProblem:
-        line, col = self.where(path)
-        return PolicyProblem(self.file, line, col, json_path(path), message, stage)
+    def problem(self, path: Path, message: str, stage: str,
+                at_key: bool = False) -> PolicyProblem:
+        """`at_key`: point at the last key of `path` itself rather than at its value."""
+        line, col = self.key_positions.get(path) if at_key and path in self.key_positions \
+            else self.where(path)
+        return PolicyProblem(self.file, line, col, json_path(path),
+                             self._rule_named(path) + message, stage)
+
+    def _rule_named(self, path: Path) -> str:
+        """`rule 'editors-manage-non-owners': ` for a problem inside a rule: people know
+        their rules by name, not by index."""
+        if len(path) < 4 or path[0] != "resources" or path[2] != "rules" or path[4:] == ("name",):
+            return ""  # outside a rule, or about the name itself
+        try:
+            name = self.data["resources"][path[1]]["rules"][path[3]]["name"]
+        except (KeyError, IndexError, TypeError):
+            return ""
+        return f"rule {name!r}: " if isinstance(name, str) else ""
 
 
 def json_path(path: Path) -> str:
@@ -57,10 +73,32 @@ def load_source(file: str, text: str) -> tuple[Source, list[PolicyProblem]]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problems.append(PolicyProblem(file, line, col, "$", f"not valid YAML: {exc}", "parse"))
+        problems.append(PolicyProblem(file, line, col, "$", yaml_sentence(exc), "parse"))
     finally:
         loader.dispose()
     return source, problems
+
+
+# PyYAML's words for the mistakes people make, and what they mean in a policy file.
+_YAML_SENTENCES = (
+    ("mapping values are not allowed here",
+     "a ':' YAML did not expect: is this line indented deeper than the key above it, "
+     "or does a value contain ': ' without quotes?"),
+    ("expected <block end>",
+     "this line's indentation matches no key or list above it: align it with its siblings"),
+    ("found character '\\t'", "a tab: YAML indents with spaces only"),
+    ("found unexpected end of stream", "a quote is opened and never closed"),
+    ("expected ',' or ']'", "a [ list ] is never closed"),
+    ("expected ',' or '}'", "a { mapping } is never closed"),
+)
+
+
+def yaml_sentence(exc: yaml.YAMLError) -> str:
+    problem = str(getattr(exc, "problem", None) or exc)
+    for start, sentence in _YAML_SENTENCES:
+        if problem.startswith(start):
+            return f"not valid YAML: {sentence} (the YAML parser says: {problem})"
+    return f"not valid YAML: {problem}"
 
 
 def _build(loader, node, path: Path, source: Source, problems: list[PolicyProblem]):
@@ -71,6 +109,8 @@ def _build(loader, node, path: Path, source: Source, problems: list[PolicyProble
             key = loader.construct_object(key_node, deep=True)
             if not isinstance(key, str):
                 key = str(key)
+            source.key_positions[(*path, key)] = (key_node.start_mark.line + 1,
+                                                  key_node.start_mark.column + 1)
             if key in out:
                 line = key_node.start_mark.line + 1
                 problems.append(

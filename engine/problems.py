@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
+
+
+def did_you_mean(name: str, declared: Iterable[str]) -> str:
+    """` (did you mean 'edit'?)` when a declared name is close to a mistyped one, else ''."""
+    close = difflib.get_close_matches(name, list(declared), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 @dataclass(frozen=True)

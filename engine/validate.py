@@ -16,7 +16,7 @@ from pathlib import PurePath
 from jsonschema import Draft202012Validator
 
 from rolebook.engine.loader import Source
-from rolebook.engine.problems import PolicyProblem
+from rolebook.engine.problems import PolicyProblem, did_you_mean
 from rolebook.engine.vocabulary import RESERVED_RULE_NAMES, SERVICE_ATTRIBUTES, SERVICE_KINDS
 
 FILE_NAME = re.compile(r"^v([1-9][0-9]*)\.ya?ml$")
@@ -37,17 +37,35 @@ def schema_problems(source: Source) -> list[PolicyProblem]:
     out = []
     for error in errors:
         path = tuple(error.absolute_path)
-        out.append(source.problem(path, _plain(error), "schema"))
+        unknown = error.validator == "additionalProperties"
+        if unknown:  # point at the first unknown key
+            path += tuple(_unknown_keys(error)[:1])
+        out.append(source.problem(path, _plain(error), "schema", at_key=unknown))
     return out
+
+
+def _unknown_keys(error) -> list[str]:
+    return sorted(set(error.instance) - set(error.schema.get("properties", {})))
+
+
+# YAML's words for what Python prints as None, True and False: `min_role:` with nothing after
+# it is null in YAML, and "None is not of type 'string'" reads like a Python error.
+_YAML_WORDS = {"None": "null (an empty value)", "True": "true", "False": "false"}
 
 
 def _plain(error) -> str:
     if error.validator == "additionalProperties":
-        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
-        return f"unknown key(s): {', '.join(extra)}"
+        extra = _unknown_keys(error)
+        names = ", ".join(extra)
+        hint = did_you_mean(extra[0], error.schema.get("properties", {})) if extra else ""
+        return f"unknown key(s): {names}{hint}"
     if error.validator == "not" and "roles" in error.instance and "min_role" in error.instance:
         return "give either roles or min_role, not both"
-    return error.message
+    message = error.message
+    if isinstance(error.instance, bool | None):
+        word = repr(error.instance)
+        message = message.replace(word, _YAML_WORDS[word], 1)
+    return message
 
 
 def semantic_problems(source: Source) -> list[PolicyProblem]:
@@ -66,7 +84,9 @@ def semantic_problems(source: Source) -> list[PolicyProblem]:
             report(("roles", i, "name"), f"duplicate role {role!r}")
         seen_roles.add(role)
     if doc["membership"]["owner_role"] not in seen_roles:
-        report(("membership", "owner_role"), f"undefined role {doc['membership']['owner_role']!r}")
+        named = doc["membership"]["owner_role"]
+        report(("membership", "owner_role"),
+               f"undefined role {named!r}{did_you_mean(named, seen_roles)}")
 
     for kind, actions in SERVICE_KINDS.items():
         if kind not in doc["resources"]:
@@ -102,8 +122,8 @@ def _check_resource(kind, resource, roles, rule_names, report) -> None:
         if allowed_attrs is None:
             continue
         if name not in allowed_attrs:
-            report((*base, "attributes", name),
-                   f"the service fills no attribute {name!r} for {kind}")
+            report((*base, "attributes", name), f"the service fills no attribute {name!r} for "
+                                                f"{kind}{did_you_mean(name, allowed_attrs)}")
         elif allowed_attrs[name] != kind_type:
             report((*base, "attributes", name),
                    f"{kind}.{name} is a {allowed_attrs[name]}, not a {kind_type}")
@@ -119,12 +139,14 @@ def _check_resource(kind, resource, roles, rule_names, report) -> None:
         rule_names[name] = here
         for j, action in enumerate(rule["actions"]):
             if action not in declared:
-                report((*here, "actions", j), f"undefined action {action!r} for {kind}")
+                report((*here, "actions", j), f"undefined action {action!r} for {kind}"
+                                              f"{did_you_mean(action, declared)}")
             used.add(action)
         for j, role in enumerate(rule.get("roles", [])):
             if role not in roles:
-                report((*here, "roles", j), f"undefined role {role!r}")
+                report((*here, "roles", j), f"undefined role {role!r}{did_you_mean(role, roles)}")
         if "min_role" in rule and rule["min_role"] not in roles:
-            report((*here, "min_role"), f"undefined role {rule['min_role']!r}")
+            report((*here, "min_role"),
+                   f"undefined role {rule['min_role']!r}{did_you_mean(rule['min_role'], roles)}")
     for action in sorted(declared - used):
         report((*base, "actions"), f"no rule mentions {kind}.{action}; it could never be allowed")

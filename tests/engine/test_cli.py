@@ -44,7 +44,8 @@ def test_validate_names_an_unknown_role_and_its_line(capsys, policy_copy):
     code, out, _ = run(capsys, "policy", "validate", str(policy_copy))
     assert code == 1
     where = "$.resources.billing.rules[0].min_role"
-    expected = f"{file}:{line}:{column}: {where}: undefined role 'admin' [semantics]"
+    expected = (f"{file}:{line}:{column}: {where}: rule 'owners-manage-billing': "
+                "undefined role 'admin' [semantics]")
     assert expected in out.splitlines()
 
 

@@ -34,7 +34,7 @@ def test_unknown_role_in_a_roles_list():
     text = edited(CONVERT, "min_role: read\n      - name: editors-configure-account",
                   "roles: [read, viewer]\n      - name: editors-configure-account")
     (problem,) = problems_of(text)
-    assert problem.message == "undefined role 'viewer'"
+    assert problem.message == "rule 'members-view-account': undefined role 'viewer'"
     assert problem.line == line_of(text, "roles: [read, viewer]")
 
 
@@ -119,3 +119,46 @@ def test_not_yaml_reports_a_position():
     outcome = build("policies/convert/v1.yaml", "name: [unclosed\n")
     (problem,) = outcome.problems
     assert problem.stage == "parse" and problem.line >= 1
+
+
+def test_a_near_miss_is_answered_with_the_declared_name():
+    text = edited(CONVERT, "min_role: read\n      - name: editors-configure-account",
+                  "min_role: edt\n      - name: editors-configure-account")
+    text = edited(text, "actions: [update]", "actions: [updte]")
+    messages = [p.message for p in problems_of(text)]
+    assert "rule 'members-view-account': undefined role 'edt' (did you mean 'edit'?)" \
+        in messages
+    assert ("rule 'editors-configure-account': undefined action 'updte' for account "
+            "(did you mean 'update'?)") in messages
+
+
+def test_a_mistyped_attribute_in_a_condition_is_suggested():
+    text = edited(CONVERT, "resource.attr.target_role", "resource.attr.target_rol")
+    (problem, *_) = problems_of(text)
+    assert "undefined attribute 'target_rol' (did you mean 'target_role'?)" in problem.message
+    assert problem.message.startswith("rule '")  # named, not only rules[i]
+
+
+def test_an_unknown_key_points_at_the_key():
+    text = edited(CONVERT, "        min_role: owner\n\n  audit:",
+                  "        min_role: owner\n        colour: red\n\n  audit:")
+    (problem,) = problems_of(text)
+    assert problem.message == "rule 'owners-manage-billing': unknown key(s): colour"
+    line = line_of(text, "colour: red")
+    assert (problem.line, problem.column) == (line, text.splitlines()[line - 1].index("c") + 1)
+
+
+def test_an_empty_value_is_called_null_not_none():
+    text = edited(CONVERT, "        min_role: owner\n\n  audit:", "        min_role:\n\n  audit:")
+    (problem,) = problems_of(text)
+    assert "null (an empty value) is not of type 'string'" in problem.message
+    assert "None" not in problem.message
+
+
+def test_indentation_mistakes_are_explained_in_words_about_yaml():
+    text = edited(CONVERT, "  min_owners: 1\n", "   min_owners: 1\n")
+    (problem,) = problems_of(text)
+    assert problem.stage == "parse" and problem.line == line_of(text, "   min_owners: 1")
+    assert "indent" in problem.message and "the YAML parser says" in problem.message
+    tabbed = edited(CONVERT, "  min_owners: 1\n", "\tmin_owners: 1\n")
+    assert "YAML indents with spaces only" in problems_of(tabbed)[0].message
