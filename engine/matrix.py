@@ -31,7 +31,10 @@ def cell(plan: Plan) -> dict:
 
 
 def _step(step: Step) -> dict:
-    return {"rule": step.rule.name, "condition": step.node.text if step.node else None}
+    out = {"rule": step.rule.name, "condition": step.node.text if step.node else None}
+    if step.stage != ALLOW:  # an invariant refuses as a conflict (HTTP 409), after an allow
+        out["conflict"] = step.rule.decision.conflict
+    return out
 
 
 def _name(rule_id: str) -> str:
@@ -71,12 +74,17 @@ def _always_unless(c: dict) -> bool:
 def _note_lines(note: dict) -> list[str]:
     lines = [f"[{note['note']}]"]
     for r in note["deny_when"]:
-        lines.append(f"    deny by {r['rule']} when {r['condition']}")
+        if not r["conflict"]:
+            lines.append(f"    deny by {r['rule']} when {r['condition']}")
     for r in note["allow_when"]:
         when = f" when {r['condition']}" if r["condition"] else ""
         lines.append(f"    allow by {r['rule']}{when}")
     if not any(r["condition"] is None for r in note["allow_when"]):
         lines.append("    otherwise deny")
+    for r in note["deny_when"]:
+        if r["conflict"]:
+            lines.append(f"    but refuse as a conflict (409) by {r['rule']} "
+                         f"when {r['condition']}")
     return lines
 
 

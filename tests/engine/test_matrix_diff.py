@@ -112,3 +112,13 @@ def test_matrix_json_is_what_the_api_can_serve(snapshot, capsys):
     assert main(["policy", "matrix", "anytrack", "--format", "json"]) == 0
     table = json.loads(capsys.readouterr().out)
     assert table["digest"] == snapshot.get("anytrack").digest
+
+
+def test_the_matrix_marks_invariant_rules_apart_from_plain_refusals(snapshot):
+    """keep-an-owner is `conflict: true` (409), nobody-raises-own-role a plain deny (403)."""
+    drawn = matrix.table(snapshot.get("convert", 1))
+    denies = {r["rule"]: r["conflict"] for n in drawn["notes"] for r in n["deny_when"]}
+    assert denies["keep-an-owner"] is True and denies["nobody-raises-own-role"] is False
+    text = matrix.render(drawn)
+    assert "but refuse as a conflict (409) by keep-an-owner when" in text
+    assert "deny by keep-an-owner" not in text
