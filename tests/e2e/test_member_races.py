@@ -8,9 +8,9 @@ leave, end with exactly one owner: one request succeeds and none is a 5xx.
 The loser of a demotion race is judged on its role after the winner's change:
 it is no longer an owner, so policy refuses it (403, naming its new role); the
 loser of a leaving race would remove the last owner (409, naming the owner
-minimum). Each scenario is
-repeated for several rounds, every round a fresh account; requests start
-together behind a threading.Barrier (no sleeps).
+minimum). Each scenario is repeated for several rounds (demotions 50 on
+PostgreSQL), every round a fresh account; requests start together behind a
+threading.Barrier (no sleeps).
 """
 
 from __future__ import annotations
