@@ -15,13 +15,12 @@ threading.Barrier (no sleeps).
 
 from __future__ import annotations
 
-import threading
 from functools import partial
 
 import pytest
 
 from tests.support.membership import join, members_of
-from tests.support.served import fleet
+from tests.support.served import fleet, together
 
 REPLICAS = {"sqlite": 1, "postgres": 3}
 DEMOTION_ROUNDS = {"sqlite": 10, "postgres": 50}
@@ -36,24 +35,6 @@ def live(request, tmp_path_factory):
     with fleet(tmp_path_factory.mktemp(f"races-{request.param}"), request.param,
                REPLICAS[request.param]) as running:
         yield running
-
-
-def together(*calls):
-    """Run every call on its own thread, released at the same moment; their results in order."""
-    barrier = threading.Barrier(len(calls))
-    results = [None] * len(calls)
-
-    def worker(i, call):
-        barrier.wait()
-        results[i] = call()
-
-    threads = [threading.Thread(target=worker, args=(i, c)) for i, c in enumerate(calls)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-        assert not t.is_alive(), "a racing request hung"
-    return results
 
 
 def two_owners(live, policy: str, tag: str, round_: int) -> tuple[str, object, object]:

@@ -9,10 +9,12 @@ invitation email round trip, and have every worker see it), and
 `fleet(tmp_path, "postgres", replicas=3)` yields a Fleet: that many replicas
 (separate processes, data folders and ports, as separate hosts would be) on one
 throw-away PostgreSQL database, the Store, and a make_user per replica.
+`together(*calls)` races calls against them.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -67,3 +69,21 @@ def fleet(tmp_path: Path, backend: str, replicas: int = 1, workers: int = 2,
 def served(tmp_path: Path, backend: str, workers: int = 2, *flags: str) -> Iterator[tuple]:
     with fleet(tmp_path, backend, 1, workers, *flags) as one:
         yield one.servers[0], one.store, one.users[0]
+
+
+def together(*calls):
+    """Run every call on its own thread, released at the same moment; their results in order."""
+    barrier = threading.Barrier(len(calls))
+    results = [None] * len(calls)
+
+    def worker(i, call):
+        barrier.wait()
+        results[i] = call()
+
+    threads = [threading.Thread(target=worker, args=(i, c)) for i, c in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+        assert not t.is_alive(), "a racing request hung"
+    return results
