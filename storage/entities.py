@@ -126,6 +126,8 @@ def define_entities(db: Database) -> None:
         created_at = Required(datetime)
         sent_at = Optional(datetime)
         composite_index(status, next_attempt_at)
+        # Schema step 4 (storage/migrations.py): appended, so it is the table's last column.
+        claimed_by = Optional(str, nullable=True)
 
 
 # --- Schema step 3 (storage/migrations.py): published policy versions -----------------------

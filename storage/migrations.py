@@ -59,6 +59,11 @@ STEPS: tuple[Step, ...] = (
 )""",
              'CREATE INDEX "idx_rb_policy_activation__name" ON "rb_policy_activation" '
              '("name")'))),
+    Step(4, "outbox-claims",
+         "each outbox row names the sender (host:pid:random) that last claimed it, so a "
+         "sender whose lease ran out can tell before it sends that another replica has "
+         "claimed the message since, and not send it a second time",
+         _same_on_both('ALTER TABLE "rb_outbox" ADD COLUMN "claimed_by" TEXT')),
 )
 
 LATEST = STEPS[-1].version

@@ -1,25 +1,38 @@
 """Outbox: emails queued in the same transaction as the change that caused them.
 
 API:
-    due(now=None, limit=10, lease_seconds=60) -> list of message dicts
+    due(now=None, limit=10, lease_seconds=60, claimer=None) -> list of message dicts
         Pending rows whose next_attempt_at has come, oldest first. Each returned row is
-        leased (next_attempt_at pushed `lease_seconds` ahead) so another process does
-        not send it too; on PostgreSQL locked rows are skipped.
+        claimed: leased (next_attempt_at pushed `lease_seconds` ahead) and named claimed by
+        `claimer` (a fresh random name when None), so another process does not send it too;
+        on PostgreSQL rows another transaction is claiming are skipped (FOR UPDATE SKIP
+        LOCKED).
+    renew(message_id, claimer, lease_seconds=60) -> bool
+        True, with the lease pushed ahead, while the row is pending and still `claimer`'s;
+        False once another sender claimed it (this one's lease ran out), it was sent or
+        given up, or deleted. A sender asks right before each send.
     mark_sent(message_id) -> None
-        Also scrubs the body: it carried the invitation token, which is stored nowhere
-        else in clear. Unsent bodies are deleted when their invitation is resent or revoked.
-    mark_failed(message_id, error, next_attempt_at=None) -> None
+        Recorded whoever claimed the row last, so a sender whose lease ran out mid-send
+        still stops the new claimant (its renew answers False); a row already sent is left
+        as it is. Also scrubs the body: it carried the invitation token, which is stored
+        nowhere else in clear. Unsent bodies are deleted when their invitation is resent
+        or revoked.
+    mark_failed(message_id, error, next_attempt_at=None, claimer=None) -> None
         With next_attempt_at the row stays pending for a retry; None gives up (failed).
+        With `claimer`, ignored unless the row is pending and still that sender's.
     get(message_id) -> message dict | raises NotFound
 
 Message dict: {"id", "to", "subject", "text", "html", "invitation_id", "status",
-"attempts", "next_attempt_at", "last_error", "created_at", "sent_at"}.
+"attempts", "next_attempt_at", "last_error", "created_at", "sent_at", "claimed_by"}.
 Marking a row also updates its invitation's delivery status, attempts and last error.
 A row deleted meanwhile (its invitation was resent or revoked) is ignored.
 """
 
 from __future__ import annotations
 
+import os
+import secrets
+import socket
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -43,16 +56,23 @@ def message_dict(row: Any) -> dict[str, Any]:
         "last_error": row.last_error,
         "created_at": iso(row.created_at),
         "sent_at": iso(row.sent_at),
+        "claimed_by": row.claimed_by,
     }
+
+
+def new_claimer() -> str:
+    """A sender's name in claimed_by: host and pid for operators, random so two never match."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 SCRUBBED = "(sent; body removed because it held an invitation token)"
 
 
 class OutboxRepo(Repository):
-    def due(self, now: datetime | None = None, limit: int = 10,
-            lease_seconds: int = 60) -> list[dict[str, Any]]:
+    def due(self, now: datetime | None = None, limit: int = 10, lease_seconds: int = 60,
+            claimer: str | None = None) -> list[dict[str, Any]]:
         check_limit(limit)
+        claimer = claimer or new_claimer()
 
         def run() -> list[dict[str, Any]]:
             db = self.db
@@ -60,10 +80,21 @@ class OutboxRepo(Repository):
             rows = select(
                 o for o in db.Outbox if o.status == "pending" and o.next_attempt_at <= at
             ).order_by(lambda o: o.id).for_update(skip_locked=True)[:limit]
-            result = [message_dict(o) for o in rows]
+            result = [{**message_dict(o), "claimed_by": claimer} for o in rows]
             for row in rows:
                 row.next_attempt_at = at + timedelta(seconds=lease_seconds)
+                row.claimed_by = claimer
             return result
+
+        return self._write(run)
+
+    def renew(self, message_id: int, claimer: str, lease_seconds: int = 60) -> bool:
+        def run() -> bool:
+            row = self.db.Outbox.get_for_update(id=message_id)
+            if row is None or row.status != "pending" or row.claimed_by != claimer:
+                return False
+            row.next_attempt_at = self.now() + timedelta(seconds=lease_seconds)
+            return True
 
         return self._write(run)
 
@@ -88,7 +119,7 @@ class OutboxRepo(Repository):
         def run() -> None:
             now = self.now()
             invitation, row = self._lock_invitation_then_row(message_id)
-            if row is None:
+            if row is None or row.status == "sent":
                 return
             row.status, row.sent_at, row.attempts = "sent", now, row.attempts + 1
             row.text, row.html = SCRUBBED, None  # the body holds a live invitation token
@@ -98,12 +129,14 @@ class OutboxRepo(Repository):
 
         self._write(run)
 
-    def mark_failed(self, message_id: int, error: str,
-                    next_attempt_at: datetime | None = None) -> None:
+    def mark_failed(self, message_id: int, error: str, next_attempt_at: datetime | None = None,
+                    claimer: str | None = None) -> None:
         def run() -> None:
             invitation, row = self._lock_invitation_then_row(message_id)
             if row is None:
                 return
+            if claimer is not None and (row.status != "pending" or row.claimed_by != claimer):
+                return  # another sender holds it now and records its own outcome
             row.attempts += 1
             row.last_error = error
             if next_attempt_at is None:

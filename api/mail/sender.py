@@ -2,14 +2,18 @@
 
 Invitations queue their email in the outbox in the same transaction as the
 change, so a crash can lose neither. This thread polls `outbox.due()` (which
-leases each row it returns, so several processes never send one row at the
-same time), builds the RFC 5322 message, hands it to the transport and marks
-the row sent, or failed with the next attempt after an exponential backoff
-(base, 2*base, 4*base... capped). `wake()` makes it look at once, which the
-invitation routes call right after their commit so delivery is prompt.
+claims each row it returns for this sender, under a lease, so several
+processes, on one host or many, never send one row at the same time), renews
+the claim right before each send (a batch can outlast its lease: a slow SMTP
+server gets 30 s per command; a row another sender claimed meanwhile is left to
+it), builds the RFC 5322 message, hands it to the transport and marks the row
+sent, or failed with the next attempt after an exponential backoff (base,
+2*base, 4*base... capped). `wake()` makes it look at once, which the invitation
+routes call right after their commit so delivery is prompt.
 
-Delivery is at least once: if the database cannot record a successful send,
-the row's lease runs out and it is sent again.
+Delivery is at least once: if the process dies, or the database cannot record a
+successful send, between the send and its record, the row's lease runs out and
+it is sent again.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from datetime import timedelta
 
 from rolebook.api.mail.compose import rfc5322
 from rolebook.api.mail.transports import PermanentFailure, from_url
+from rolebook.storage.outbox import new_claimer
 
 log = logging.getLogger("rolebook.mail")
 
@@ -32,6 +37,7 @@ class OutboxSender:
         self.retry_base, self.retry_cap = retry_base_seconds, retry_cap_seconds
         self.max_attempts, self.poll_seconds = max_attempts, poll_seconds
         self.batch, self.lease_seconds = batch, lease_seconds
+        self.claimer = new_claimer()  # made in the worker process: its own pid
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -88,10 +94,15 @@ class OutboxSender:
 
     def deliver_due(self) -> int:
         """Send every row that is due now (one leased batch); returns how many were handled."""
-        rows = self.outbox.due(limit=self.batch, lease_seconds=self.lease_seconds)
+        rows = self.outbox.due(limit=self.batch, lease_seconds=self.lease_seconds,
+                               claimer=self.claimer)
         for row in rows:
             if self._stopping.is_set():
                 break  # its lease runs out and a later run sends it
+            if not self.outbox.renew(row["id"], self.claimer, self.lease_seconds):
+                log.info("mail %s: claimed by another sender or settled meanwhile; not sent "
+                         "here", row["id"])
+                continue
             self._deliver(row)
         return len(rows)
 
@@ -101,7 +112,8 @@ class OutboxSender:
         except PermanentFailure as exc:
             log.warning("mail %s refused for good (%s)", row["id"], type(exc).__name__)
             log.debug("mail %s to %s: %s", row["id"], row["to"], exc)
-            self._record(self.outbox.mark_failed, row["id"], _describe(exc), None)
+            self._record(self.outbox.mark_failed, row["id"], _describe(exc), None,
+                         self.claimer)
             return
         except Exception as exc:
             attempts = row["attempts"] + 1
@@ -109,14 +121,15 @@ class OutboxSender:
                 log.warning("mail %s failed %d times, giving up (%s)", row["id"], attempts,
                             type(exc).__name__)
                 log.debug("mail %s to %s: %s", row["id"], row["to"], exc)
-                self._record(self.outbox.mark_failed, row["id"], _describe(exc), None)
+                self._record(self.outbox.mark_failed, row["id"], _describe(exc), None,
+                             self.claimer)
                 return
             wait = self.delay(attempts)
             log.info("mail %s failed (attempt %d, %s), retrying in %.1fs", row["id"],
                      attempts, type(exc).__name__, wait)
             log.debug("mail %s to %s: %s", row["id"], row["to"], exc)
             self._record(self.outbox.mark_failed, row["id"], _describe(exc),
-                         self.outbox.now() + timedelta(seconds=wait))
+                         self.outbox.now() + timedelta(seconds=wait), self.claimer)
             return
         self._record(self.outbox.mark_sent, row["id"])
         log.info("mail %s sent via %r", row["id"], self.transport)

@@ -4,7 +4,8 @@ Contract protected: a failed delivery is retried after base, 2*base, 4*base...
 (capped), measured on storage's clock, and the invitation shows the attempts
 and the error meanwhile; two senders on two connections to one database
 (as two server processes would be) never deliver the same outbox row twice
-and together deliver every row, on SQLite and PostgreSQL; a database error
+and together deliver every row, on SQLite and PostgreSQL, even when a batch
+outlasts its lease and the other sender claims the rest meanwhile; a database error
 does not kill the sender thread; `stop()` ends the thread and is idempotent.
 """
 
@@ -122,13 +123,77 @@ def test_two_processes_never_send_one_row_twice(database_url):
     assert len(set(message_ids)) == 40
 
 
+class Slow(Recorder):
+    """A transport whose every send takes `seconds` of storage's clock; during its second,
+    `other` (another replica's sender) delivers what is due."""
+
+    def __init__(self, clock, seconds: int):
+        super().__init__()
+        self.clock, self.seconds, self.other = clock, seconds, None
+
+    def send(self, message) -> None:
+        self.clock.now += timedelta(seconds=self.seconds)
+        super().send(message)
+        if len(self.sent) == 2:
+            self.other.deliver_due()
+
+
+def test_a_batch_that_outlasts_its_lease_sends_nothing_twice(database_url):
+    """Sender A claims three rows under a 60 s lease; each send takes 40 s, so while A sends
+    the second (renewed before it), the third's lease has run out and sender B claims and
+    delivers it. A asks before its third send and leaves that row to B."""
+    clock = FrozenClock()
+    stores = [Store(database_url, clock=clock), Store(database_url, clock=clock)]
+    try:
+        account, ids = queue_invitations(stores[0], 3)
+        slow, other = Slow(clock, 40), Recorder()
+        a, b = (OutboxSender(s.outbox, t, "rb@x.example", batch=3, lease_seconds=60)
+                for s, t in zip(stores, (slow, other), strict=True))
+        slow.other = b
+        assert a.deliver_due() == 3
+        assert [m["To"] for m in slow.sent] == ["p0@example.com", "p1@example.com"]
+        assert [m["To"] for m in other.sent] == ["p2@example.com"]
+        for inv_id in ids:
+            inv = stores[0].invitations.get(account, inv_id)
+            assert (inv["delivery_status"], inv["delivery_attempts"]) == ("sent", 1)
+        claims = [stores[0].outbox.get(n)["claimed_by"] for n in (1, 2, 3)]
+        assert claims == [a.claimer, a.claimer, b.claimer]
+        clock.now += timedelta(seconds=600)
+        assert a.deliver_due() == b.deliver_due() == 0
+    finally:
+        for store in stores:
+            store.close()
+
+
+def test_a_late_outcome_of_a_lost_claim_does_not_undo_the_new_claimants(database_url):
+    clock = FrozenClock()
+    store = Store(database_url, clock=clock)
+    try:
+        account, [inv_id] = queue_invitations(store, 1)
+        [first] = store.outbox.due(lease_seconds=60, claimer="host-a:1:aa")
+        clock.now += timedelta(seconds=61)
+        [second] = store.outbox.due(lease_seconds=60, claimer="host-b:2:bb")
+        assert first["id"] == second["id"]
+        assert not store.outbox.renew(first["id"], "host-a:1:aa")
+        store.outbox.mark_failed(first["id"], "timed out", None, "host-a:1:aa")
+        assert store.outbox.get(first["id"])["status"] == "pending"  # still B's to send
+        assert store.outbox.renew(first["id"], "host-b:2:bb")
+        store.outbox.mark_sent(first["id"])
+        store.outbox.mark_sent(first["id"])  # a late record of the same delivery
+        assert not store.outbox.renew(first["id"], "host-b:2:bb")  # sent: nobody sends again
+        inv = store.invitations.get(account, inv_id)
+        assert (inv["delivery_status"], inv["delivery_attempts"]) == ("sent", 1)
+    finally:
+        store.close()
+
+
 class FlakyOutbox:
     """Raises on the first `due`, then hands out one row once."""
 
     def __init__(self):
         self.calls, self.sent, self.db = 0, [], None
 
-    def due(self, limit, lease_seconds):
+    def due(self, limit, lease_seconds, claimer):
         self.calls += 1
         if self.calls == 1:
             raise RuntimeError("database unavailable")
@@ -136,6 +201,9 @@ class FlakyOutbox:
             return [{"id": 1, "to": "a@b.example", "subject": "s", "text": "t", "html": None,
                      "invitation_id": None, "attempts": 0}]
         return []
+
+    def renew(self, message_id, claimer, lease_seconds):
+        return True
 
     def mark_sent(self, message_id):
         self.sent.append(message_id)

@@ -28,6 +28,7 @@ OLD_INDEX = "idx_rb_membership__account_role"
 
 
 LATER_TABLES = ("rb_policy_version", "rb_policy_activation")  # step 3
+LATER_COLUMNS = (("rb_outbox", "claimed_by"),)  # step 4
 ALL_TABLES = (*TABLES, *LATER_TABLES)
 
 
@@ -41,6 +42,8 @@ def previous_schema(url: str, released: bool = True) -> Database:
     execute(url, f'CREATE INDEX "{OLD_INDEX}" ON "rb_membership" ("account", "role")')
     for table in LATER_TABLES if released else ():  # that build had none of these
         execute(url, f'DROP TABLE "{table}"')
+    for table, column in LATER_COLUMNS if released else ():
+        execute(url, f'ALTER TABLE "{table}" DROP COLUMN "{column}"')
     return db
 
 
@@ -118,8 +121,17 @@ def query(url: str, sql: str, args: tuple = ()) -> list[tuple]:
 
 
 def rows(url: str) -> dict[str, list[tuple]]:
-    """Every row of every version-1 table, in a stable order."""
-    return {table: sorted(query(url, f'SELECT * FROM "{table}"'), key=repr) for table in TABLES}
+    """Every row of every version-1 table, in a stable order, without later steps' columns."""
+    found = {}
+    for table in TABLES:
+        with closing(connect(url)) as conn:
+            cursor = conn.cursor()
+            cursor.execute(f'SELECT * FROM "{table}"')
+            keep = [i for i, column in enumerate(cursor.description)
+                    if (table, column[0]) not in LATER_COLUMNS]
+            found[table] = sorted((tuple(row[i] for i in keep) for row in cursor.fetchall()),
+                                  key=repr)
+    return found
 
 
 def indexes(url: str, table: str) -> set[str]:
