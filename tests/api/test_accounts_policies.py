@@ -168,7 +168,8 @@ def test_readyz_and_metrics(client, user):
     text = client.simulate_get("/metrics").text
     assert 'rolebook_decisions_total{effect="allow"} 1.0' in text
     assert 'route="/v1/check",status="200"' in text
-    assert "rolebook_decision_seconds_bucket" in text
+    assert "rolebook_policy_evaluation_seconds_bucket" in text
+    assert "rolebook_check_resources_count 1.0" in text
 
 
 @sqlite_only
