@@ -16,7 +16,14 @@ import time
 from importlib import metadata
 
 import falcon
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+)
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -25,6 +32,9 @@ from prometheus_client.process_collector import ProcessCollector
 from rolebook.api.request_context import RouteNames, method_label
 
 log = logging.getLogger("rolebook.metrics")
+# No `*_created` series: they double the count of series, and with several workers (the
+# default) the multiprocess collector has none, so one worker and many look the same.
+disable_created_metrics()
 # Requests take about a millisecond; the slow ones (storage, big checks) up to seconds.
 REQUEST_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
                    5.0, 10.0)

@@ -154,6 +154,7 @@ def test_reload_swaps_and_survives_a_broken_file(own_policies, config):
     assert ready["status"] == "ready" and "reload failed" in ready["warnings"][0]
     metrics = client.simulate_get("/metrics").text
     assert 'rolebook_policy_reloads_total{outcome="failure"} 1.0' in metrics
+    assert "rolebook_policy_last_reload_success 0.0" in metrics  # the old set still serves
     services.decisions.close()
 
 
