@@ -91,8 +91,8 @@ class HttpShipper:
                 self._lines.append(line)
                 self._bytes += len(line)
                 self._waiting += len(line)
-                if self._waiting >= self.batch_bytes:
-                    self._cond.notify()
+                if self._waiting >= self.batch_bytes > self._waiting - len(line):
+                    self._cond.notify()  # a batch is full: send it without waiting
         if full:
             self._on_drop(1)
 
@@ -156,7 +156,8 @@ class HttpShipper:
                     self._settle(batch, delivered=False)
                     self._drop_all()
                     return
-                self._cond.wait(pause)  # close() cuts the pause short
+                # Only close() cuts the pause short, not lines arriving meanwhile.
+                self._cond.wait_for(lambda: self._deadline is not None, pause)
 
     def _post(self, body: bytes) -> str:
         """'sent', 'retry' (unreachable, timeout, 408, 429, 5xx) or 'refused' (anything else)."""
