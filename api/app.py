@@ -81,9 +81,11 @@ def build_services(config: Config, store: Store | None = None) -> Services:
     if config.policy_source == "database":
         connect = listen_connector(config.effective_database_url)
         policy_set.follow(lambda on_change: PolicyFeed(connect, on_change))
+    # Each destination's drop count at 0 from the start, so an alert sees the first drop.
+    local_drops = metrics.dropped_logs.labels(config.decision_log) \
+        if config.decision_log != "off" else None
     decisions = DecisionLog(config.decision_log, config.data_path,
-                            on_drop=lambda: metrics.dropped_logs.labels(config.decision_log)
-                            .inc(),
+                            on_drop=local_drops.inc if local_drops else None,
                             max_queued_bytes=config.decision_log_buffer_bytes,
                             shipper=shipper_for(config, metrics))
     # stopped by services' owner (server, tests)
