@@ -6,8 +6,10 @@ passes `promtool check metrics` where promtool is installed."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -151,3 +153,21 @@ def test_promtool_accepts_the_exposition(server):
                          capture_output=True, timeout=60)
     assert run.returncode == 0, run.stdout + run.stderr
 
+
+
+def test_a_replaced_worker_leaves_metrics_with_its_pid(server):
+    """Last here: it kills a worker. Its per-process series go; its replacement's come."""
+    before = children(server.process.pid)
+    victim = min(before)
+    os.kill(victim, signal.SIGKILL)
+    now = wait_for(lambda: (lambda c: c if len(c) == 2 and victim not in c else None)(
+        children(server.process.pid)), timeout=30, what="a replacement worker")
+
+    def pids_in(found, name) -> set[str]:
+        return {s.labels["pid"] for s in found[name].samples}
+    wanted = {str(p) for p in now}
+    found = wait_for(lambda: (lambda f: f if pids_in(f, "process_resident_memory_bytes")
+                              == pids_in(f, "rolebook_policy_last_reload_success") == wanted
+                              else None)(families(scrape(server))),
+                     timeout=30, what="metrics of exactly the live workers")
+    assert {s.labels["pid"] for s in found["rolebook_policy_info"].samples} == wanted
