@@ -103,6 +103,10 @@ class HttpShipper:
                 self._deadline = time.monotonic() + CLOSE_SECONDS
             self._cond.notify()
         self._thread.join(CLOSE_SECONDS + 1)
+        if self._thread.is_alive():  # a POST begun before close() still waits for its answer
+            log.warning("decision log: %d bytes of lines not shipped before shutdown (the "
+                        "receiver at %s did not answer)", self._bytes, shown(self.url))
+            return  # the client stays open under that POST; the process is leaving
         self._client.close()
 
     def _run(self) -> None:
