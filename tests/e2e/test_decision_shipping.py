@@ -118,3 +118,25 @@ def test_an_outage_drops_only_past_the_bound_counts_it_and_never_slows_a_decisio
     assert len(set(ids)) == len(ids) == HEALTHY + kept
     assert set(ids[HEALTHY:]) <= {d for d, _ in outage}
     assert "Traceback" not in server.output()
+
+
+def test_a_receiver_that_never_answers_neither_slows_decisions_nor_holds_up_shutdown(
+        tmp_path, receiver):
+    server = live.start(tmp_path / "var", "--workers", "1", "--jwt-secret", SECRET,
+                        "--decision-log-url", receiver.url, "--access-log", "off")
+    try:
+        receiver.hang()
+        user = checker(server)
+        times = [check(user, i)[1] for i in range(50)]
+        wait_for(lambda: receiver.held, timeout=30, what="a POST held by the receiver")
+        times += [check(user, i)[1] for i in range(50, 100)]
+        assert max(times) < 1.0, max(times)  # the sink waits up to 10 s for an answer
+        stopping = time.monotonic()
+        assert server.stop() == 0
+        took = time.monotonic() - stopping
+    finally:
+        receiver.release()
+        server.stop()
+    assert took < 15, took  # SIGTERM: at most 5 s of trying to ship, then exit
+    assert "not shipped before shutdown" in server.output()
+    assert "Traceback" not in server.output()

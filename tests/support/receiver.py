@@ -1,7 +1,7 @@
 """A log receiver for tests: a real HTTP server on a free local port that takes gzip-compressed
 JSON-lines POSTs (as the decision log's HTTP sink sends them) and answers `status` (204; a test
-sets 503 for an outage, 400 for a refusal), and can be stopped and started again on the same
-port."""
+sets 503 for an outage, 400 for a refusal), or holds each POST unanswered while `hang()` lasts,
+and can be stopped and started again on the same port."""
 
 from __future__ import annotations
 
@@ -21,6 +21,9 @@ class Receiver:
         self.posts: list[dict] = []  # headers of every POST answered, refused ones included
         self.status = 204
         self.refused = 0  # POSTs answered with an error
+        self.held = 0  # POSTs received while hanging
+        self._released = threading.Event()
+        self._released.set()
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
 
@@ -30,6 +33,10 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                if not receiver._released.is_set():
+                    with receiver._lock:
+                        receiver.held += 1
+                    receiver._released.wait(60)  # bounded, should a test forget release()
                 with receiver._lock:
                     receiver.posts.append(dict(self.headers))
                     if receiver.status >= 400:
@@ -46,6 +53,13 @@ class Receiver:
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
+
+    def hang(self) -> None:
+        """From now on, answer no POST until release()."""
+        self._released.clear()
+
+    def release(self) -> None:
+        self._released.set()
 
     def stop(self) -> None:
         """Closed: connections are refused until start() again."""
