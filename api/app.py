@@ -12,9 +12,10 @@ from rolebook.api.auth import AuthMiddleware, Verifier
 from rolebook.api.config import Config
 from rolebook.api.contract import QueryMiddleware
 from rolebook.api.decision_log import DecisionLog
+from rolebook.api.decision_shipper import HttpShipper
 from rolebook.api.limits import BodyLimitMiddleware
 from rolebook.api.mail import mailer_for
-from rolebook.api.metrics import Metrics, MetricsMiddleware, MetricsResource
+from rolebook.api.metrics import Metrics, MetricsMiddleware, MetricsResource, OutboxBacklog
 from rolebook.api.policy_set import PolicySet, source_for
 from rolebook.api.request_context import RequestContextMiddleware, RouteNames
 from rolebook.api.resources import (
@@ -39,7 +40,7 @@ def routes(services: Services) -> list[tuple[str, object]]:
     return [
         ("/healthz", health.Health()),
         ("/readyz", health.Ready(services)),
-        ("/metrics", MetricsResource(services.metrics)),
+        ("/metrics", MetricsResource(services)),
         ("/v1/check", check.CheckResource(services)),
         ("/v1/policies", policies.PolicyList(services)),
         ("/v1/policies/reload", policies.PolicyReload(services)),
@@ -74,14 +75,32 @@ def build_services(config: Config, store: Store | None = None) -> Services:
         store = Store(config.effective_database_url, cache=cache)
     policy_set = PolicySet(source_for(config, store), config.default_policy)
     metrics.show_policies(policy_set.snapshot)
+    metrics.policies_loaded(True)
     policy_set.on_swap.append(metrics.show_policies)
+    policy_set.on_reload.append(metrics.policies_reloaded)
+    metrics.scraped.append(OutboxBacklog(store.outbox))
     if config.policy_source == "database":
         connect = listen_connector(config.effective_database_url)
         policy_set.follow(lambda on_change: PolicyFeed(connect, on_change))
+    # Each destination's drop count at 0 from the start, so an alert sees the first drop.
+    local_drops = metrics.dropped_logs.labels(config.decision_log) \
+        if config.decision_log != "off" else None
     decisions = DecisionLog(config.decision_log, config.data_path,
-                            on_drop=metrics.dropped_logs.inc)
-    mailer = mailer_for(config, store).start()  # stopped by services' owner (server, tests)
+                            on_drop=local_drops.inc if local_drops else None,
+                            max_queued_bytes=config.decision_log_buffer_bytes,
+                            shipper=shipper_for(config, metrics))
+    # stopped by services' owner (server, tests)
+    mailer = mailer_for(config, store, on_outcome=lambda o: metrics.mail.labels(o).inc()) \
+        .start()
     return Services(config, policy_set, store, decisions, metrics, mailer)
+
+
+def shipper_for(config: Config, metrics: Metrics) -> HttpShipper | None:
+    if not config.decision_log_url:
+        return None
+    return HttpShipper(config.decision_log_url, config.decision_log_buffer_bytes,
+                       on_drop=metrics.dropped_logs.labels("http").inc,
+                       on_sent=metrics.shipped_logs.inc, on_failure=metrics.ship_failures.inc)
 
 
 def create_app(config: Config, services: Services | None = None) -> falcon.App:

@@ -82,6 +82,11 @@ SETTINGS: tuple[Setting, ...] = (
             choices=("auto", "on", "off")),
     Setting("decision_log", "where decision logs go: 'file' (data dir), 'stdout' or 'off'",
             "file", choices=("file", "stdout", "off")),
+    Setting("decision_log_url", "also POST decision-log lines to this http(s) URL, as "
+            "gzip-compressed JSON-lines batches retried with backoff", "", shown="none"),
+    Setting("decision_log_buffer_bytes", "decision-log lines each destination (file or stdout, "
+            "URL) holds waiting, at most; past it new lines are dropped and counted",
+            64 * 1024 * 1024, int),
     Setting("max_body_bytes", "largest request body accepted", 1_048_576, int),
     Setting("invitations_per_hour", "invitations an account may send per hour", 50, int),
     Setting("account_cache", "keep members' roles and owner counts in memory until their "

@@ -10,6 +10,7 @@ are listed once under `undefined_actions` (all denied) instead of repeating a de
 Requests encode their line and put it on a queue bounded in bytes; a writer thread writes. When
 the queue is full the line is dropped and counted, so a slow disk never slows a decision. The
 file is reopened when it was rotated away (logrotate's rename mode), as WatchedFileHandler does.
+A `shipper` (api/decision_shipper.py) gets every line too, with a buffer of its own.
 """
 
 from __future__ import annotations
@@ -42,8 +43,10 @@ def _instance() -> dict:
 
 class DecisionLog:
     def __init__(self, sink: str, data_dir: Path, on_drop=None,
-                 max_queued_bytes: int = MAX_QUEUED_BYTES):
-        self.enabled = sink != "off"
+                 max_queued_bytes: int = MAX_QUEUED_BYTES, shipper=None):
+        self.local = sink != "off"  # a file or stdout
+        self.shipper = shipper
+        self.enabled = self.local or shipper is not None
         self.dropped = 0
         self._on_drop = on_drop
         self._max_bytes = max_queued_bytes
@@ -53,7 +56,7 @@ class DecisionLog:
         self.path = data_dir / "decisions.log" if sink == "file" else None
         self._instance = None
         self._thread = None
-        if self.enabled:
+        if self.local:
             self._thread = threading.Thread(target=self._write_forever, name="decision-log",
                                             daemon=True)
             self._thread.start()
@@ -73,6 +76,10 @@ class DecisionLog:
             event["resources"] = [_without_facts(r) for r in resources]
             event["facts_omitted"] = True
             line = orjson.dumps(event) + b"\n"
+        if self.shipper is not None:
+            self.shipper.offer(line)
+        if not self.local:
+            return
         with self._lock:
             if self._queued_bytes + len(line) > self._max_bytes:
                 self.dropped += 1
@@ -124,14 +131,17 @@ class DecisionLog:
                 return
 
     def flush(self) -> None:
-        """Wait until everything recorded so far is written (tests, shutdown)."""
-        if self.enabled:
+        """Wait until everything recorded so far is written to the file or stdout (tests, the
+        impact replay); the HTTP sink is not waited for."""
+        if self.local:
             self._queue.join()
 
     def close(self) -> None:
         if self._thread and self._thread.is_alive():
             self._queue.put(_STOP)
             self._thread.join(timeout=5)
+        if self.shipper is not None:
+            self.shipper.close()
 
 
 def resource_entry(kind: str, rid, attr: dict | None, actions: dict, known) -> dict:

@@ -94,6 +94,7 @@ class PolicySet:
     def __init__(self, source: DirSource | DatabaseSource, default_policy: str):
         self.source, self.default_policy = source, default_policy
         self.on_swap: list[Callable[[Snapshot], None]] = []
+        self.on_reload: list[Callable[[bool], None]] = []  # each attempt: did it succeed
         self.snapshot: Snapshot = self._load()
         self.last_error: PolicyLoadError | None = None
         self._lock = threading.Lock()
@@ -117,10 +118,14 @@ class PolicySet:
                 self.last_error = exc
                 log.error("policy reload failed, still serving %s: %s",
                           _refs(self.snapshot), exc)
+                for reloaded in self.on_reload:
+                    reloaded(False)
                 raise
             self.snapshot, self.last_error = snapshot, None
             log.info("policies reloaded from %s %s: %s", self.source.kind, self.source.where,
                      _refs(snapshot))
+        for reloaded in self.on_reload:
+            reloaded(True)
         for swapped in self.on_swap:
             swapped(snapshot)
         return snapshot

@@ -32,6 +32,7 @@ from waitress.server import create_server
 from rolebook.api import tracing
 from rolebook.api.auth import IdentityError, Verifier
 from rolebook.api.config import BY_NAME, Config
+from rolebook.api.decision_shipper import check_url
 from rolebook.api.mail import from_url
 from rolebook.api.policy_set import DirSource, PolicySet, source_for
 from rolebook.api.server_errors import ProblemChannel
@@ -93,6 +94,11 @@ def prepare(config: Config) -> Snapshot:
         from_url(config.effective_mail_url)
     except ValueError as exc:
         raise StartupError(f"{_named('mail_url')}: {exc}") from None
+    if config.decision_log_url:
+        try:
+            check_url(config.decision_log_url)
+        except ValueError as exc:
+            raise StartupError(f"{_named('decision_log_url')}: {exc}") from None
     config.data_path.mkdir(parents=True, exist_ok=True)
     try:
         Verifier(config)  # the built-in key is made once; a provider's keys must be readable

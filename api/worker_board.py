@@ -41,9 +41,7 @@ def reload_here(services) -> dict:
     try:
         services.policies.reload()
     except PolicyLoadError as exc:
-        services.metrics.reloads.labels("failure").inc()
         return line(services.policies.snapshot, read_at, exc)
-    services.metrics.reloads.labels("success").inc()
     return line(services.policies.snapshot, read_at)
 
 
@@ -70,6 +68,11 @@ class WorkerBoard:
 
     def remove(self, pid: int) -> None:
         (self.folder / f"{pid}.json").unlink(missing_ok=True)
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            # Its per-process gauges (policies served, last reload) leave /metrics with it.
+            # Imported here: prometheus_client picks its mode at import, after serve sets it.
+            from prometheus_client.multiprocess import mark_process_dead
+            mark_process_dead(pid)
 
     def entries(self) -> list[dict]:
         """Every live worker's file (one killed but not yet reaped is left out)."""

@@ -21,6 +21,8 @@ API:
         With next_attempt_at the row stays pending for a retry; None gives up (failed).
         With `claimer`, ignored unless the row is pending and still that sender's.
     get(message_id) -> message dict | raises NotFound
+    backlog() -> (pending rows, age in seconds of the oldest, 0.0 when none)
+        What /metrics reports; reads the (status, next_attempt_at) index's pending rows.
 
 Message dict: {"id", "to", "subject", "text", "html", "invitation_id", "status",
 "attempts", "next_attempt_at", "last_error", "created_at", "sent_at", "claimed_by"}.
@@ -104,6 +106,16 @@ class OutboxRepo(Repository):
             if row is None:
                 raise NotFound("message not found")
             return message_dict(row)
+
+        return self._read(run)
+
+    def backlog(self) -> tuple[int, float]:
+        def run() -> tuple[int, float]:
+            db = self.db
+            count = select(o for o in db.Outbox if o.status == "pending").count()
+            oldest = select(o.created_at for o in db.Outbox if o.status == "pending").min()
+            age = (self.now() - oldest).total_seconds() if oldest else 0.0
+            return count, max(0.0, age)
 
         return self._read(run)
 

@@ -32,8 +32,11 @@ log = logging.getLogger("rolebook.mail")
 class OutboxSender:
     def __init__(self, outbox, transport, mail_from: str, *, retry_base_seconds: float = 1.0,
                  retry_cap_seconds: float = 300.0, max_attempts: int = 20,
-                 poll_seconds: float = 2.0, batch: int = 10, lease_seconds: int = 120):
+                 poll_seconds: float = 2.0, batch: int = 10, lease_seconds: int = 120,
+                 on_outcome=None):
         self.outbox, self.transport, self.mail_from = outbox, transport, mail_from
+        # on_outcome("sent" | "retried" | "failed") after each attempt is recorded (metrics)
+        self.on_outcome = on_outcome or (lambda outcome: None)
         self.retry_base, self.retry_cap = retry_base_seconds, retry_cap_seconds
         self.max_attempts, self.poll_seconds = max_attempts, poll_seconds
         self.batch, self.lease_seconds = batch, lease_seconds
@@ -114,6 +117,7 @@ class OutboxSender:
             log.debug("mail %s to %s: %s", row["id"], row["to"], exc)
             self._record(self.outbox.mark_failed, row["id"], _describe(exc), None,
                          self.claimer)
+            self.on_outcome("failed")
             return
         except Exception as exc:
             attempts = row["attempts"] + 1
@@ -123,6 +127,7 @@ class OutboxSender:
                 log.debug("mail %s to %s: %s", row["id"], row["to"], exc)
                 self._record(self.outbox.mark_failed, row["id"], _describe(exc), None,
                              self.claimer)
+                self.on_outcome("failed")
                 return
             wait = self.delay(attempts)
             log.info("mail %s failed (attempt %d, %s), retrying in %.1fs", row["id"],
@@ -130,8 +135,10 @@ class OutboxSender:
             log.debug("mail %s to %s: %s", row["id"], row["to"], exc)
             self._record(self.outbox.mark_failed, row["id"], _describe(exc),
                          self.outbox.now() + timedelta(seconds=wait), self.claimer)
+            self.on_outcome("retried")
             return
         self._record(self.outbox.mark_sent, row["id"])
+        self.on_outcome("sent")
         log.info("mail %s sent via %r", row["id"], self.transport)
         log.debug("mail %s was to %s", row["id"], row["to"])
 
@@ -152,11 +159,12 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:500]
 
 
-def mailer_for(config, store) -> OutboxSender:
+def mailer_for(config, store, on_outcome=None) -> OutboxSender:
     """The sender a Config asks for; test knobs live in config.extra."""
     extra = getattr(config, "extra", None) or {}
     return OutboxSender(
         store.outbox, from_url(config.effective_mail_url), config.mail_from,
+        on_outcome=on_outcome,
         retry_base_seconds=float(extra.get("mail_retry_base_seconds", 1.0)),
         retry_cap_seconds=float(extra.get("mail_retry_cap_seconds", 300.0)),
         max_attempts=int(extra.get("mail_max_attempts", 20)),

@@ -161,6 +161,7 @@ def test_reload_swaps_and_survives_a_broken_file(own_policies, config):
     assert ready["status"] == "ready" and "reload failed" in ready["warnings"][0]
     metrics = client.simulate_get("/metrics").text
     assert 'rolebook_policy_reloads_total{outcome="failure"} 1.0' in metrics
+    assert "rolebook_policy_last_reload_success 0.0" in metrics  # the old set still serves
     services.decisions.close()
 
 
@@ -175,7 +176,8 @@ def test_readyz_and_metrics(client, user):
     text = client.simulate_get("/metrics").text
     assert 'rolebook_decisions_total{effect="allow"} 1.0' in text
     assert 'route="/v1/check",status="200"' in text
-    assert "rolebook_decision_seconds_bucket" in text
+    assert "rolebook_policy_evaluation_seconds_bucket" in text
+    assert "rolebook_check_resources_count 1.0" in text
 
 
 @sqlite_only

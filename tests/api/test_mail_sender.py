@@ -17,8 +17,10 @@ from datetime import datetime, timedelta
 
 import pytest
 from pony.orm import db_session
+from prometheus_client.parser import text_string_to_metric_families
 
 from rolebook.api.mail.sender import OutboxSender
+from rolebook.api.metrics import Metrics, OutboxBacklog
 from rolebook.storage import Store
 from rolebook.storage.base import iso, utc_now
 from rolebook.storage.invitations import hash_token
@@ -302,5 +304,42 @@ def test_mail_marked_sent_mid_accept_does_not_fail_the_accept(database_url):
         assert result["invitation"]["status"] == "accepted"
         after = store.invitations.get(account, inv_id)
         assert (after["status"], after["delivery_status"]) == ("accepted", "sent")
+    finally:
+        store.close()
+
+
+def test_metrics_report_the_backlog_from_the_database_and_each_outcome(database_url):
+    clock = FrozenClock()
+    store = Store(database_url, clock=clock)
+    metrics = Metrics()
+    metrics.scraped.append(OutboxBacklog(store.outbox))
+
+    def scraped() -> dict:
+        return {(s.name, tuple(s.labels.values())): s.value
+                for f in text_string_to_metric_families(metrics.render().decode())
+                for s in f.samples}
+    try:
+        queue_invitations(store, 2)
+        clock.now += timedelta(seconds=90)
+        before = scraped()
+        assert before[("rolebook_outbox_queued", ())] == 2
+        assert before[("rolebook_outbox_oldest_pending_age_seconds", ())] == 90
+        sender = OutboxSender(store.outbox, Recorder(failures=1), "rb@x.example",
+                              retry_base_seconds=10,
+                              on_outcome=lambda o: metrics.mail.labels(o).inc())
+        assert sender.deliver_due() == 2  # the first fails (retried in 10 s), the second is sent
+        after = scraped()
+        assert after[("rolebook_outbox_queued", ())] == 1
+        assert after[("rolebook_outbox_deliveries_total", ("retried",))] == 1
+        assert after[("rolebook_outbox_deliveries_total", ("sent",))] == 1
+        assert after[("rolebook_outbox_deliveries_total", ("failed",))] == 0
+
+        class Unreachable:
+            def backlog(self):
+                raise ConnectionRefusedError("the database is down")
+        metrics.scraped[-1] = OutboxBacklog(Unreachable())
+        # the scrape still answers, without the backlog
+        assert ("rolebook_outbox_queued", ()) not in scraped()
+        assert ("rolebook_outbox_deliveries_total", ("sent",)) in scraped()
     finally:
         store.close()
