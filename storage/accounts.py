@@ -74,7 +74,7 @@ class Accounts(Repository):
                                  created_by=actor_id, version=1)
             db.Membership(account=account, user=user, role=owner_role, joined_at=now)
             if single_email_scope:
-                claims.take(db, policy, user.email_lower, account.id, now, user_id=actor_id)
+                claims.bind(db, policy, user.email_lower, account.id, actor_id)
             result = account_dict(account)
             self._audit(account.id, actor_id, "account.created", target=account.id,
                         after={"name": name, "policy": policy,

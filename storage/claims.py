@@ -1,16 +1,18 @@
 """Email claims: "one account per email" for policies that say so.
 
-A claim row (policy, lowercase email) names the account that holds the address and
-either the member (user id) or, while the address is only invited, the invitation. A unique key on
-(policy, email) makes the database the arbiter when two accounts race: the loser's
-commit fails and becomes Conflict. A claim held by an expired invitation may be
-taken over. Functions here run inside the caller's transaction.
+Only membership binds an address: a claim row (policy, lowercase email) names the account
+and the member (user id) that hold it, written when a creator makes an account or an
+invitee accepts. A pending invitation binds nothing, so inviting someone else's address
+into your own account blocks nobody (it once blocked the real company for 168 h, and
+`resend` renewed the block). Invitations to the same address may be pending in several
+accounts at once; the first to be accepted binds it, and the others can then be neither
+accepted nor resent (Conflict, 409, naming why); they expire as usual. A unique key on
+(policy, email) makes the database the arbiter when two acceptances race: the loser's
+commit fails and becomes Conflict. Rows that earlier builds wrote for invitations (no user
+id) bind nothing and are taken over. Functions here run inside the caller's transaction.
 """
 
 from __future__ import annotations
-
-from datetime import datetime
-from typing import Any
 
 from pony.orm import Database
 
@@ -19,51 +21,23 @@ from rolebook.storage.errors import Conflict
 TAKEN = "this email address already belongs to another account"
 
 
-def _stale(db: Database, claim: Any, now: datetime) -> bool:
-    """A claim kept only by an invitation that is no longer pending, or has expired."""
-    if claim.user_id is not None or claim.invitation_id is None:
-        return False
-    invitation = db.Invitation.get(id=claim.invitation_id)
-    return (
-        invitation is None
-        or invitation.status != "pending"
-        or invitation.expires_at <= now
-    )
+def refuse_if_taken(db: Database, policy: str, email_lower: str, account_id: str) -> None:
+    """Conflict if a member of another account holds the address (before inviting it)."""
+    claim = db.EmailClaim.get(policy=policy, email_lower=email_lower)
+    if claim is not None and claim.user_id is not None and claim.account_id != account_id:
+        raise Conflict(TAKEN)
 
 
-def take(db: Database, policy: str, email_lower: str, account_id: str, now: datetime, *,
-         invitation_id: str | None = None, user_id: str | None = None) -> None:
-    """Claim `email_lower` for `account_id` (by an invitation or a member's user id).
-
-    Conflict if another account holds it; within one account a member's claim wins.
-    """
+def bind(db: Database, policy: str, email_lower: str, account_id: str, user_id: str) -> None:
+    """The address now belongs to `user_id`'s membership of `account_id` (a creator, or an
+    invitee who accepted); Conflict if a member of another account holds it."""
+    refuse_if_taken(db, policy, email_lower, account_id)
     claim = db.EmailClaim.get(policy=policy, email_lower=email_lower)
     if claim is None:
         db.EmailClaim(policy=policy, email_lower=email_lower, account_id=account_id,
-                      invitation_id=invitation_id, user_id=user_id)
-        return
-    if claim.account_id == account_id:
-        if claim.user_id is None:
-            claim.invitation_id, claim.user_id = invitation_id, user_id
-        return
-    if not _stale(db, claim, now):
-        raise Conflict(TAKEN)
-    claim.account_id, claim.invitation_id, claim.user_id = account_id, invitation_id, user_id
-
-
-def to_member(db: Database, policy: str, email_lower: str, account_id: str,
-              user_id: str) -> None:
-    """The invitee joined: the claim now stays as long as the membership."""
-    claim = db.EmailClaim.get(policy=policy, email_lower=email_lower)
-    if claim is not None and claim.account_id == account_id:
-        claim.invitation_id, claim.user_id = None, user_id
-
-
-def release_invitation(db: Database, policy: str, email_lower: str, invitation_id: str) -> None:
-    """Drop the claim if this invitation is what holds it."""
-    claim = db.EmailClaim.get(policy=policy, email_lower=email_lower)
-    if claim is not None and claim.invitation_id == invitation_id:
-        claim.delete()
+                      user_id=user_id)
+    else:
+        claim.account_id, claim.invitation_id, claim.user_id = account_id, None, user_id
 
 
 def release_member(db: Database, account_id: str, user_id: str) -> None:

@@ -5,8 +5,9 @@ API:
            single_email_scope, owner_role, decide, make_message, rate_limit_per_hour)
         -> (invitation dict, token)
         decide("invitation", "create", actor_role, {"role"}). Conflict if the email is a
-        member here, has a live invitation here, or (single_email_scope) belongs to
-        another account of the same policy. RateLimited when invitations created plus
+        member here, has a live invitation here, or (single_email_scope) belongs to a
+        member of another account of the same policy (pending invitations elsewhere do
+        not count: storage.claims). RateLimited when invitations created plus
         resent in this account in the last hour reach `rate_limit_per_hour` (None: no
         limit). `make_message(invitation_dict, token) -> (to, subject, text, html)` is
         queued in the outbox in the same transaction. `owner_role` is accepted, unused.
@@ -18,14 +19,17 @@ API:
         Pending or expired only (else Gone); new token (the old one dies), new expiry,
         unsent mail for the old token dropped, new outbox row; audit `invitation.resent`.
     revoke(account_id, actor_id, invitation_id, owner_role, decide) -> invitation dict
-        Pending or expired only (else Gone); releases the email claim.
+        Pending or expired only (else Gone).
     preview(token) -> {"account": {"id", "name"}, "invitation": invitation dict}
         Read-only look-up by token hash for the accept page: NotFound for an unknown
         (or replaced) token; any status is returned, nothing is consumed or written.
-    accept(token, user_id, user_email, owner_role=None) -> {"account", "member", "invitation"}
+    accept(token, user_id, user_email, owner_role=None, *, single_email_scope=None)
+        -> {"account", "member", "invitation"}
         NotFound for an unknown token; Gone if used, revoked or expired; WrongUser (a
         Denied, 403) if the user's email differs case-insensitively (the invitation stays
-        usable); Conflict if already a member. Audit `invitation.accepted`.
+        usable); Conflict if already a member, or if `single_email_scope(account dict)`
+        and the address belongs to another account's member (storage.claims: only an
+        accepted membership binds an address). Audit `invitation.accepted`.
 
 Invitation dict: {"id", "account_id", "email", "role", "first_name", "last_name",
 "status" (pending/accepted/expired/revoked; expired = pending past expires_at),
@@ -173,8 +177,7 @@ class Invitations(Repository):
                 "expires_at": now + timedelta(seconds=ttl_seconds), "invited_by": actor_id,
                 "created_at": now, "delivery_status": "queued", "delivery_attempts": 0}
             if single_email_scope:
-                claims.take(db, account.policy, email_lower, account_id, now,
-                            invitation_id=values["id"])
+                claims.refuse_if_taken(db, account.policy, email_lower, account_id)
             db.Invitation(account=account, **values)
             # Built from the values: reading the fresh entity would make Pony reload it.
             result = invitation_dict(SimpleNamespace(
@@ -201,8 +204,7 @@ class Invitations(Repository):
                 raise Gone(f"invitation already {invitation.status}")
             self._refuse_duplicates(account, invitation.email_lower, invitation.id, now)
             if single_email_scope:
-                claims.take(db, account.policy, invitation.email_lower, account_id, now,
-                            invitation_id=invitation.id)
+                claims.refuse_if_taken(db, account.policy, invitation.email_lower, account_id)
             self._rate_limit(account_id, rate_limit_per_hour, now)
             token = secrets.token_urlsafe(32)
             invitation.token_hash = hash_token(token)
@@ -223,8 +225,8 @@ class Invitations(Repository):
     def revoke(self, account_id: str, actor_id: str, invitation_id: str,
                owner_role: str | None, decide: Decide) -> dict[str, Any]:
         def run() -> dict[str, Any]:
-            db, now = self.db, self.now()
-            account, actor, invitation = self._locked(account_id, actor_id, invitation_id)
+            now = self.now()
+            _, actor, invitation = self._locked(account_id, actor_id, invitation_id)
             decision = enforce(decide("invitation", "revoke", actor.role,
                                       {"role": invitation.role}))
             before = effective_status(invitation, now)
@@ -232,7 +234,6 @@ class Invitations(Repository):
                 raise Gone(f"invitation already {invitation.status}")
             invitation.status = "revoked"
             invitation.revoked_at = now
-            claims.release_invitation(db, account.policy, invitation.email_lower, invitation.id)
             self._drop_unsent(invitation.id)
             self._audit(account_id, actor_id, "invitation.revoked", target=invitation.id,
                         before={"status": before}, after={"status": "revoked"},
@@ -255,8 +256,9 @@ class Invitations(Repository):
 
         return self._read(run)
 
-    def accept(self, token: str, user_id: str, user_email: str,
-               owner_role: str | None = None) -> dict[str, Any]:
+    def accept(self, token: str, user_id: str, user_email: str, owner_role: str | None = None,
+               *, single_email_scope: Callable[[dict[str, Any]], bool] | None = None,
+               ) -> dict[str, Any]:
         token_hash = hash_token(token)
 
         def find() -> tuple[str, str]:
@@ -290,7 +292,8 @@ class Invitations(Repository):
                 user.first_name, user.last_name = invitation.first_name, invitation.last_name
             membership = db.Membership(account=account, user=user, role=invitation.role,
                                        joined_at=now)
-            claims.to_member(db, account.policy, invitation.email_lower, account_id, user_id)
+            if single_email_scope is not None and single_email_scope(account_dict(account)):
+                claims.bind(db, account.policy, invitation.email_lower, account_id, user_id)
             invitation.status = "accepted"
             invitation.accepted_by = user_id
             invitation.accepted_at = now

@@ -10,7 +10,7 @@ from __future__ import annotations
 import falcon
 
 from rolebook.api import contract
-from rolebook.api.access import Services, account_access, decider, require
+from rolebook.api.access import Services, account_access, decider, policy_unavailable, require
 from rolebook.api.mail.compose import invitation_message, valid_address
 from rolebook.api.pagination import listing, page_params
 from rolebook.api.problems import Problem, bad_request, not_found
@@ -151,8 +151,8 @@ class Accept:
         body = contract.body(req, "AcceptRequest")
         _require_verified_email(caller, self.services.config.needs_verified_email)
         try:
-            result = self.services.store.invitations.accept(body["token"], caller.id,
-                                                            caller.email)
+            result = self.services.store.invitations.accept(
+                body["token"], caller.id, caller.email, single_email_scope=self._one_account)
         except storage_errors.NotFound:
             # A replaced (resent) token is unknown to storage, like a made-up one; the answer
             # (and the accept page's) is the same for both, so it does not help token guessing.
@@ -161,6 +161,15 @@ class Accept:
         resp.media = {"account_id": result["account"]["id"],
                       "invitation_id": result["invitation"]["id"],
                       "member": result["member"]}
+
+
+    def _one_account(self, account: dict) -> bool:
+        """Whether the account's policy lets an address belong to one account only; a policy
+        this replica has not loaded refuses the acceptance (503) rather than guess."""
+        policy = self.services.policies.for_account(account)
+        if policy is None:
+            raise policy_unavailable(account)
+        return policy.membership.single_email_scope
 
 
 def _require_verified_email(caller, required: bool) -> None:

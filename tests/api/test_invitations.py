@@ -245,14 +245,16 @@ def test_duplicate_pending_invitation_and_existing_member_are_conflicts(user, ma
 
 
 def test_anytrack_email_belongs_to_one_account(user, maildir):
+    """Only an accepted membership binds an address: a pending invitation elsewhere (a
+    squatter's, say) blocks nobody, and the first acceptance wins."""
     alice, zoe = user("alice"), user("zoe")
     first = new_account(alice, "First", "anytrack")
     second = new_account(zoe, "Second", "anytrack")
     names = {"first_name": "Nia", "last_name": "Name"}
 
     assert invite(alice, first, "name@gmail.com", "member_read", **names).status == 201
-    taken = invite(zoe, second, "Name@Gmail.com", "member_read", **names)
-    assert taken.status == 409, taken.json  # a pending invitation elsewhere holds it
+    elsewhere = invite(zoe, second, "Name@Gmail.com", "member_read", **names)
+    assert elsewhere.status == 201, elsewhere.json  # a pending invitation binds nothing
     other = invite(zoe, second, "name+client1@gmail.com", "member_read", **names)
     assert other.status == 201, other.json  # a different address, taken literally
     dotted = invite(zoe, second, "na.me@gmail.com", "member_read", **names)
@@ -262,20 +264,28 @@ def test_anytrack_email_belongs_to_one_account(user, maildir):
     owner_elsewhere = invite(zoe, second, "alice@example.com", "member_read", **names)
     assert owner_elsewhere.status == 409, owner_elsewhere.json
 
-    # Once the first invitation is accepted, the address is a member there: still taken.
-    token = token_of(wait_for_mail(maildir, "name@gmail.com")[0])
-    assert accept(user("nia", "name@gmail.com"), token).status == 200
+    # The first acceptance binds the address; the other account's invitation is then dead.
+    nia = user("nia", "name@gmail.com")
+    mails = {m["To"]: token_of(m) for m in wait_for_mail(maildir, "name@gmail.com", count=2)}
+    assert accept(nia, mails["name@gmail.com"]).status == 200  # the first account's
+    late = accept(nia, mails["Name@Gmail.com"])
+    assert late.status == 409 and "belongs to another account" in late.json["detail"]
     assert invite(zoe, second, "NAME@gmail.com", "member_read", **names).status == 409
+    resend = zoe.post(f"/v1/accounts/{second}/invitations/{elsewhere.json['id']}/resend")
+    assert resend.status == 409, resend.json
+    assert [a["id"] for a in nia.get("/v1/accounts").json["items"]] == [first]
 
 
-def test_anytrack_revoked_invitation_releases_the_address(user, maildir):
+def test_anytrack_leaving_releases_the_address(user, maildir):
     alice, zoe = user("alice"), user("zoe")
     first = new_account(alice, "First", "anytrack")
     second = new_account(zoe, "Second", "anytrack")
     names = {"first_name": "Nia", "last_name": "Name"}
-    inv = invite(alice, first, "nia@example.com", "member_read", **names).json
+    nia = user("nia", "nia@example.com")
+    assert invite(alice, first, "nia@example.com", "member_read", **names).status == 201
+    assert accept(nia, token_of(wait_for_mail(maildir, "nia@example.com")[0])).status == 200
     assert invite(zoe, second, "nia@example.com", "member_read", **names).status == 409
-    assert alice.delete(f"/v1/accounts/{first}/invitations/{inv['id']}").status == 200
+    assert nia.delete(f"/v1/accounts/{first}/members/nia").status in (200, 204)
     assert invite(zoe, second, "nia@example.com", "member_read", **names).status == 201
 
 

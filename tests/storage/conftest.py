@@ -194,6 +194,7 @@ def join(store: Store, invite: Callable[..., Any]) -> Callable[..., dict[str, An
         creator = store.accounts.get(account_id)["created_by"]
         _, token = invite(account_id, f"{user}@example.com", role, actor=creator,
                           single=single)
-        return store.invitations.accept(token, user, f"{user}@example.com")
+        return store.invitations.accept(token, user, f"{user}@example.com",
+                                        single_email_scope=lambda account: single)
 
     return make

@@ -242,20 +242,66 @@ def test_outbox_retries_then_gives_up(store, new_account, invite, clock):
 
 # ---- one account per email ------------------------------------------------------------
 
+def single(account):
+    return True
+
+
 def test_single_scope_email_belongs_to_one_account(store, new_account, invite, join,
                                                    decide):
     first = new_account("alice", single=True)
     second = new_account("zoe", single=True)
     elsewhere = new_account("yan", policy="otherpol", single=True)
-    invite(first["id"], "Bob@Example.com", single=True)
+    join(first["id"], "bob", single=True)
 
-    with pytest.raises(Conflict):
-        invite(second["id"], "bob@example.COM", actor="zoe", single=True)
+    with pytest.raises(Conflict, match="belongs to another account"):
+        invite(second["id"], "Bob@Example.COM", actor="zoe", single=True)
     with pytest.raises(Conflict):  # a member's address, the creator's here
         invite(second["id"], "alice@example.com", actor="zoe", single=True)
     invite(second["id"], "bob+x@example.com", actor="zoe", single=True)  # literal address
     invite(elsewhere["id"], "bob@example.com", actor="yan", single=True)  # other policy
     invite(new_account("max")["id"], "bob@example.com", actor="max")  # not single scope
+
+
+def test_single_scope_pending_invitations_bind_nothing(store, new_account, invite, decide,
+                                                       make_message):
+    """Inviting someone else's address into your own account squats nothing: the real
+    company may still invite it, and the first acceptance binds it."""
+    squatter = new_account("mallory", single=True)
+    company = new_account("zoe", single=True)
+    squatted, _ = invite(squatter["id"], "ceo@example.com", actor="mallory", single=True)
+    _, squat_token = store.invitations.resend(squatter["id"], "mallory", squatted["id"], 3600,
+                                              True, "owner", decide, make_message, None)
+    _, token = invite(company["id"], "CEO@example.com", actor="zoe", single=True)
+
+    store.invitations.accept(token, "ceo", "ceo@example.com", single_email_scope=single)
+
+    with pytest.raises(Conflict, match="belongs to another account"):
+        store.invitations.resend(squatter["id"], "mallory", squatted["id"], 3600, True,
+                                 "owner", decide, make_message, None)
+    with pytest.raises(Conflict, match="belongs to another account"):
+        store.invitations.accept(squat_token, "ceo", "ceo@example.com",
+                                 single_email_scope=single)
+    listed, _ = store.invitations.list(squatter["id"], 10, status="pending")
+    assert [i["id"] for i in listed] == [squatted["id"]]  # still pending, expires as usual
+    assert [a["id"] for a in store.accounts.list_for_user("ceo", 10)[0]] == [company["id"]]
+
+
+def test_single_scope_the_first_acceptance_wins(store, new_account, invite, race):
+    first = new_account("alice", single=True)
+    second = new_account("zoe", single=True)
+    _, first_token = invite(first["id"], "bob@example.com", single=True)
+    _, second_token = invite(second["id"], "bob@example.com", actor="zoe", single=True)
+
+    outcomes = race(
+        lambda: store.invitations.accept(first_token, "bob", "bob@example.com",
+                                         single_email_scope=single),
+        lambda: store.invitations.accept(second_token, "bob", "bob@example.com",
+                                         single_email_scope=single))
+
+    assert sorted(kind for kind, _ in outcomes) == ["err", "ok"]
+    error = next(value for kind, value in outcomes if kind == "err")
+    assert isinstance(error, Conflict)
+    assert len(store.accounts.list_for_user("bob", 10)[0]) == 1
 
 
 def test_single_scope_claim_released_on_revoke_leave_remove_delete(
@@ -290,27 +336,15 @@ def test_single_scope_claim_follows_the_member_not_the_address(store, new_accoun
     invite(second["id"], "bob@example.com", actor="zoe", single=True)
 
 
-def test_single_scope_expired_claim_can_be_taken_over(store, new_account, invite, clock,
-                                                      decide, make_message):
-    first = new_account("alice", single=True)
-    second = new_account("zoe", single=True)
-    stale, token = invite(first["id"], "bob@example.com", single=True, ttl=60)
-    clock.advance(seconds=61)
-
-    invite(second["id"], "bob@example.com", actor="zoe", single=True)
-
-    with pytest.raises(Conflict):
-        store.invitations.resend(first["id"], "alice", stale["id"], 3600, True, "owner",
-                                 decide, make_message, None)
-    with pytest.raises(Gone):
-        store.invitations.accept(token, "bob", "bob@example.com")
-
-
 def test_single_scope_account_creation_claims_the_creator(store, new_account, invite):
     first = new_account("alice", single=True)
-    invite(first["id"], "bob@example.com", single=True)
+    _, token = invite(first["id"], "bob@example.com", single=True)
+    mine = store.accounts.create("bob", "BOB@example.com", "Mine", "testpol", None, "owner",
+                                 None, single_email_scope=True)  # a pending invitation binds not
 
     with pytest.raises(Conflict):
-        store.accounts.create("bob", "BOB@example.com", "Mine", "testpol", None, "owner",
+        store.accounts.create("bob", "bob@example.com", "Second", "testpol", None, "owner",
                               None, single_email_scope=True)
-    assert store.accounts.list_for_user("bob", 10) == ([], None)
+    with pytest.raises(Conflict):
+        store.invitations.accept(token, "bob", "bob@example.com", single_email_scope=single)
+    assert [a["id"] for a in store.accounts.list_for_user("bob", 10)[0]] == [mine["id"]]
