@@ -9,7 +9,7 @@ from falcon import media
 from rolebook.api import problems
 from rolebook.api.access import Services
 from rolebook.api.auth import AuthMiddleware, Verifier
-from rolebook.api.config import Config
+from rolebook.api.config import Config, database_limits
 from rolebook.api.contract import QueryMiddleware
 from rolebook.api.decision_log import DecisionLog
 from rolebook.api.limits import BodyLimitMiddleware
@@ -70,12 +70,12 @@ def build_services(config: Config, store: Store | None = None) -> Services:
     if store is None:
         cache = AccountCache(Stamps(config.data_path / STAMPS_FILE)) \
             if config.uses_account_cache else None
-        store = Store(config.effective_database_url, cache=cache)
+        store = Store(config.effective_database_url, cache=cache, limits=database_limits(config))
     policy_set = PolicySet(source_for(config, store), config.default_policy)
     metrics.show_policies(policy_set.snapshot)
     policy_set.on_swap.append(metrics.show_policies)
     if config.policy_source == "database":
-        connect = listen_connector(config.effective_database_url)
+        connect = listen_connector(config.effective_database_url, database_limits(config))
         policy_set.follow(lambda on_change: PolicyFeed(connect, on_change))
     decisions = DecisionLog(config.decision_log, config.data_path,
                             on_drop=metrics.dropped_logs.inc)
