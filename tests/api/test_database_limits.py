@@ -2,8 +2,9 @@
 
 Protects: the timeout settings reach PostgreSQL as libpq keywords (server-side timeouts, TCP
 keepalives, tcp_user_timeout) from flags and environment alike; a timeout that is not above
-zero refuses to start, naming the setting; /healthz and /readyz are served while every request
-thread is busy (tests/e2e/test_database_hangs.py shows it against a frozen PostgreSQL).
+zero refuses to start, naming the setting; a statement past its timeout ends on the server,
+leaves the connection usable and is a 503 saying so; /healthz and /readyz are served while
+every request thread is busy (tests/e2e/test_database_hangs.py: against a frozen PostgreSQL).
 """
 
 from __future__ import annotations
@@ -11,12 +12,17 @@ from __future__ import annotations
 import argparse
 import threading
 
+import psycopg2
 import pytest
+from pony.orm.dbapiprovider import OperationalError
 
 from rolebook.api.config import Config, add_arguments, database_limits, from_arguments
 from rolebook.api.probe_lane import ProbeLaneDispatcher
+from rolebook.api.problems import _database_reason
 from rolebook.api.server import StartupError, prepare
+from rolebook.storage import postgres
 from rolebook.storage.postgres import Limits
+from tests.support.postgres import PG, admin_connection
 
 
 def test_default_limits_as_libpq_keywords():
@@ -49,6 +55,21 @@ def test_a_timeout_not_above_zero_refuses_to_start(tmp_path, name):
     flag = "--" + name.replace("_", "-")
     assert flag in str(refused.value) and f"ROLEBOOK_{name.upper()}" in str(refused.value)
     assert not any(tmp_path.iterdir())  # refused before anything was written
+
+
+def test_a_statement_past_its_timeout_fails_and_leaves_the_connection_usable():
+    admin_connection().close()  # skips, saying why, without a server
+    conn = postgres.connect({**PG, "dbname": "postgres"}, Limits(statement_seconds=0.2))
+    try:
+        with pytest.raises(psycopg2.errors.QueryCanceled) as cancelled, conn.cursor() as cur:
+            cur.execute("SELECT pg_sleep(2)")
+        assert "statement timeout" in _database_reason(OperationalError(cancelled.value))
+        conn.rollback()
+        with conn.cursor() as cur:  # the server ended the statement, not the connection
+            cur.execute("SELECT 1")
+            assert cur.fetchall() == [(1,)]
+    finally:
+        conn.close()
 
 
 class Channel:
