@@ -13,8 +13,10 @@ server's statement_timeout, which leaves the connection usable, always comes fir
 runs out raises DatabaseTimeout, and psycopg2 closes that connection.
 
 The callback is process-wide (psycopg2 has one), so once a bounded connection is made every
-psycopg2 connection of the process is polled by it; connections not made here wait unbounded, as
-before. Pony's pool sends `DISCARD ALL` whenever a db_session ends, which doubles the cost of the
+psycopg2 connection of the process is polled by it; connections not made here keep their libpq
+connect_timeout and otherwise wait unbounded, as before.
+
+Pony's pool sends `DISCARD ALL` whenever a db_session ends, which doubles the cost of the
 one-query reads on the request path (role look-ups). Storage keeps no session state on a
 connection (no SET, temporary tables or prepared statements), so rolling back whatever is still
 open is all a returned connection needs; psycopg2 skips that rollback when no transaction is open.
@@ -103,7 +105,11 @@ def connect(params: dict[str, Any], limits: Limits, **extra: Any) -> BoundedConn
 def _wait(conn: Any) -> None:
     """psycopg2's wait callback: poll the connection until done, within its bound."""
     connecting = conn.status == extensions.STATUS_SETUP
-    seconds = getattr(conn, "connect_seconds" if connecting else "answer_seconds", None)
+    if isinstance(conn, BoundedConnection):
+        seconds = conn.connect_seconds if connecting else conn.answer_seconds
+    else:  # another psycopg2 user's connection: libpq's own connect_timeout, as when blocking
+        timeout = extensions.parse_dsn(conn.dsn).get("connect_timeout") if connecting else None
+        seconds = max(2, int(timeout)) if timeout and int(timeout) > 0 else None
     deadline = None if seconds is None else time.monotonic() + seconds
     poller = select.poll()
     while True:

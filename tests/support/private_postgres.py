@@ -128,7 +128,7 @@ def _wait_until_up(server: PrivatePostgres) -> None:
             psycopg2.connect(host="127.0.0.1", port=server.port, user="postgres",
                              dbname="postgres", connect_timeout=2).close()
             return
-        except psycopg2.OperationalError:
+        except psycopg2.Error:
             if time.monotonic() >= deadline:
                 raise RuntimeError(f"private PostgreSQL not up within {START_SECONDS} s:\n"
                                    f"{server.output()}") from None
