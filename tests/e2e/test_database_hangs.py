@@ -4,7 +4,8 @@ Every process of a PostgreSQL server the test runs itself is stopped (SIGSTOP: i
 accepts and acknowledges, nothing answers, as with a hung server or, seen from the client, a
 network partition). Protects: each of REQUESTS concurrent requests that need the database (as
 many as the worker has request threads, so all are blocked at once) gets 503 problem+json saying
-why within the statement timeout plus the client's grace and a margin; /readyz answers 503 within
+why within the statement timeout plus the client's grace and a margin, and within the connect
+timeout once it needs a new connection; /readyz answers 503 within
 its own timeout while /healthz keeps answering 200 (their own threads); once the database runs
 again, /readyz and requests succeed within seconds. The figures are printed (`pytest -s`).
 """
@@ -29,6 +30,7 @@ from tests.support.processes import wait_for
 SECRET = "e2e-hang-" + "h" * 32
 THREADS = REQUESTS = 20
 STATEMENT_SECONDS = Config().db_statement_timeout  # the defaults, as deployed
+CONNECT_SECONDS = Config().db_connect_timeout
 READY_SECONDS = Config().ready_timeout
 MARGIN_SECONDS = 1.5  # a busy 2-core machine: scheduling, the error's own round trip
 REQUEST_BOUND = STATEMENT_SECONDS + ANSWER_GRACE_SECONDS + MARGIN_SECONDS
@@ -68,24 +70,29 @@ def test_a_frozen_database_gets_503s_within_the_bound_and_probes_keep_answering(
             created = call(server.url, "POST", "/v1/accounts", token, {"name": "Acme"})
             assert created[0] == 201, created
             assert call(server.url, "GET", "/readyz")[0] == 200
+            with ThreadPoolExecutor(REQUESTS) as pool:  # as in service: threads hold connections
+                warm = list(pool.map(lambda _: call(server.url, "GET", "/v1/accounts", token),
+                                     range(REQUESTS)))
+            assert all(answer[0] == 200 for answer in warm)
 
             pg.freeze()
             probes = Probes(server.url)
             probes.start()
-            with ThreadPoolExecutor(REQUESTS) as pool:
-                # Reads and writes alike; a client timeout well past the bound fails a hang.
-                answers = list(pool.map(lambda i: call(
-                    server.url, *(("GET", "/v1/accounts", token) if i % 2 else
-                                  ("POST", "/v1/accounts", token, {"name": f"B{i}"})),
-                    timeout=REQUEST_BOUND + 10), range(REQUESTS)))
+            # First on the connections the threads hold (the answer's bound), then on fresh
+            # ones, since a connection whose wait ran out is closed (the connection's bound).
+            answers = concurrent_requests(server.url, token)
+            reconnecting = concurrent_requests(server.url, token)
             probes.stop()
 
-            for status, content_type, body, elapsed in answers:
+            for status, content_type, body, elapsed in answers + reconnecting:
                 assert status == 503, body
                 assert content_type == "application/problem+json"
                 assert body["type"].endswith("/storage-unavailable")
                 assert "PostgreSQL within" in body["detail"], body
                 assert elapsed <= REQUEST_BOUND, f"{elapsed:.2f} s"
+            for *_, body, elapsed in reconnecting:
+                assert body["detail"].startswith("could not connect to PostgreSQL within"), body
+                assert elapsed <= CONNECT_SECONDS + MARGIN_SECONDS, f"{elapsed:.2f} s"
             assert len(probes.ready) >= 3 and len(probes.health) >= 3  # while threads were busy
             for status, content_type, body, elapsed in probes.ready:
                 assert status == 503 and content_type == "application/problem+json", body
@@ -106,10 +113,9 @@ def test_a_frozen_database_gets_503s_within_the_bound_and_probes_keep_answering(
             listed = call(server.url, "GET", "/v1/accounts", token)
             assert [a["name"] for a in listed[2]["items"]] == ["Acme"]  # no write got through
 
-            times = sorted(a[3] for a in answers)
-            print(f"\nfrozen database, {REQUESTS} requests on {THREADS} threads: 503 after "
-                  f"min {times[0]:.2f} s, median {statistics.median(times):.2f} s, "
-                  f"max {times[-1]:.2f} s (bound {REQUEST_BOUND:.1f} s); /readyz 503 in "
+            print(f"\nfrozen database, {REQUESTS} concurrent requests on {THREADS} threads: "
+                  f"503 after {spread(answers)} on held connections, {spread(reconnecting)} "
+                  f"on fresh ones (bound {REQUEST_BOUND:.1f} s); /readyz 503 in "
                   f"max {max(p[3] for p in probes.ready):.2f} s ({len(probes.ready)} probes); "
                   f"/healthz 200 in max {max(p[3] for p in probes.health) * 1000:.0f} ms "
                   f"({len(probes.health)} probes); after the thaw /readyz 200 in "
@@ -119,6 +125,22 @@ def test_a_frozen_database_gets_503s_within_the_bound_and_probes_keep_answering(
         output = server.output()
         assert "Traceback" not in output, output[-4000:]
         assert code == 0, output[-4000:]
+
+
+def concurrent_requests(url: str, token: str) -> list:
+    """REQUESTS reads and writes at once; a client timeout well past the bound fails a hang."""
+    def one(i: int):
+        if i % 2:
+            return call(url, "GET", "/v1/accounts", token, timeout=REQUEST_BOUND + 10)
+        return call(url, "POST", "/v1/accounts", token, {"name": f"B{i}"},
+                    timeout=REQUEST_BOUND + 10)
+    with ThreadPoolExecutor(REQUESTS) as pool:
+        return list(pool.map(one, range(REQUESTS)))
+
+
+def spread(answers: list) -> str:
+    times = sorted(a[3] for a in answers)
+    return f"{times[0]:.2f}-{times[-1]:.2f} s (median {statistics.median(times):.2f})"
 
 
 class Probes:
