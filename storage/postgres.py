@@ -149,7 +149,7 @@ class Probe:
             with self.conn.cursor() as cur:
                 cur.execute("SELECT 1")
             return True
-        except psycopg2.Error:
+        except Exception:  # any failure is "not ready", never an error of /readyz itself
             self._drop()
             return False
         finally:

@@ -99,9 +99,14 @@ class Store:
         self.outbox = OutboxRepo(self.db, clock, cache)
         self.policies = PolicyVersions(self.db, clock, cache)
         self.listener = self._follow_other_hosts(cache)
-        params = bind_arguments(url, limits=self.limits)
-        self.probe = Probe(params, params.pop("limits")) \
-            if params.pop("provider") is LeanPGProvider else None
+        self.probe = self._readiness_probe()
+
+    def _readiness_probe(self) -> Probe | None:
+        """On PostgreSQL, /readyz's own connection (see Probe); SQLite answers through Pony."""
+        params = bind_arguments(self.url)
+        if params.pop("provider") is not LeanPGProvider:
+            return None
+        return Probe(params, self.limits)
 
     def _upgrade(self) -> None:
         """Migrations may take, or wait for another replica's, longer than a statement may:
