@@ -9,7 +9,7 @@ from falcon import media
 from rolebook.api import problems
 from rolebook.api.access import Services
 from rolebook.api.auth import AuthMiddleware, Verifier
-from rolebook.api.config import Config
+from rolebook.api.config import Config, database_limits
 from rolebook.api.contract import QueryMiddleware
 from rolebook.api.decision_log import DecisionLog
 from rolebook.api.decision_shipper import HttpShipper
@@ -72,7 +72,7 @@ def build_services(config: Config, store: Store | None = None) -> Services:
     if store is None:
         cache = AccountCache(Stamps(config.data_path / STAMPS_FILE)) \
             if config.uses_account_cache else None
-        store = Store(config.effective_database_url, cache=cache)
+        store = Store(config.effective_database_url, cache=cache, limits=database_limits(config))
     policy_set = PolicySet(source_for(config, store), config.default_policy)
     metrics.show_policies(policy_set.snapshot)
     metrics.policies_loaded(True)
@@ -80,7 +80,7 @@ def build_services(config: Config, store: Store | None = None) -> Services:
     policy_set.on_reload.append(metrics.policies_reloaded)
     metrics.scraped.append(OutboxBacklog(store.outbox))
     if config.policy_source == "database":
-        connect = listen_connector(config.effective_database_url)
+        connect = listen_connector(config.effective_database_url, database_limits(config))
         policy_set.follow(lambda on_change: PolicyFeed(connect, on_change))
     # Each destination's drop count at 0 from the start, so an alert sees the first drop.
     local_drops = metrics.dropped_logs.labels(config.decision_log) \

@@ -12,6 +12,10 @@ import re
 import secrets
 from dataclasses import dataclass, field, make_dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rolebook.storage.postgres import Limits
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,14 @@ SETTINGS: tuple[Setting, ...] = (
             "./var"),
     Setting("database_url", "database URL; postgresql://user@host:port/db for several "
             "instances", "", shown="SQLite in the data dir"),
+    Setting("db_connect_timeout", "seconds to wait for a new PostgreSQL connection", 3.0, float),
+    Setting("db_statement_timeout", "seconds a PostgreSQL statement may run (the server's "
+            "statement_timeout; a transaction may sit idle twice that); a server that stops "
+            "answering is given up 1 s later", 5.0, float),
+    Setting("db_network_timeout", "seconds before a PostgreSQL connection whose peer is "
+            "unreachable counts as dead (TCP keepalives and tcp_user_timeout)", 10.0, float),
+    Setting("ready_timeout", "seconds /readyz waits for the database before answering 503",
+            1.0, float),
     Setting("policy_dir", "folder of policies: <name>/v<N>.yaml", "./policies"),
     Setting("policy_source", "serve the policy folder ('dir') or the versions published to "
             "the database with `rolebook policy publish` ('database')", "dir",
@@ -169,8 +181,16 @@ def add_arguments(parser: argparse.ArgumentParser, names: tuple[str, ...] = ()) 
     """The settings as flags (all, or those named), each saying its variable and default."""
     for s in (BY_NAME[n] for n in names) if names else SETTINGS:
         parser.add_argument(s.flag, dest=s.name, type=s.type, choices=s.choices, default=None,
-                            metavar="N" if s.type is int else None,
+                            metavar="N" if s.type in (int, float) else None,
                             help=f"{s.help} [env {s.env}; default: {s.default_text}]")
+
+
+def database_limits(config: Config) -> Limits:
+    """How long PostgreSQL may keep a request waiting (storage/postgres.py)."""
+    from rolebook.storage.postgres import Limits
+
+    return Limits(config.db_connect_timeout, config.db_statement_timeout,
+                  config.db_network_timeout)
 
 
 def from_arguments(args: argparse.Namespace, environ=os.environ) -> Config:

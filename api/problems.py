@@ -13,8 +13,10 @@ import orjson
 from pony.orm.dbapiprovider import DBException
 
 from rolebook.storage import errors as storage_errors
+from rolebook.storage.postgres import DatabaseTimeout
 
 PROBLEM_TYPE = "https://rolebook.dev/problems/"
+QUERY_CANCELED = "57014"  # SQLSTATE of statement_timeout (and of a cancelled query)
 log = logging.getLogger("rolebook.api")
 
 
@@ -91,8 +93,17 @@ def handle_storage(req, resp, exc, params):
 
 def handle_database(req, resp, exc, params):
     log.error("database error on %s %s: %s", req.method, req.path, exc)
-    raise Problem(503, "storage-unavailable", "Storage unavailable",
-                  "the database could not complete the request; try again")
+    raise Problem(503, "storage-unavailable", "Storage unavailable", _database_reason(exc))
+
+
+def _database_reason(exc: DBException) -> str:
+    """Why, in words a client can act on: a timeout says how long was waited."""
+    driver = getattr(exc, "original_exc", exc)
+    if isinstance(driver, DatabaseTimeout):
+        return f"{driver}; try again"
+    if getattr(driver, "pgcode", None) == QUERY_CANCELED:
+        return "the database ran past its statement timeout; try again"
+    return "the database could not complete the request; try again"
 
 
 def handle_unexpected(req, resp, exc, params):

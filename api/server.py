@@ -31,10 +31,11 @@ from waitress.server import create_server
 
 from rolebook.api import tracing
 from rolebook.api.auth import IdentityError, Verifier
-from rolebook.api.config import BY_NAME, Config
+from rolebook.api.config import BY_NAME, Config, database_limits
 from rolebook.api.decision_shipper import check_url
 from rolebook.api.mail import from_url
 from rolebook.api.policy_set import DirSource, PolicySet, source_for
+from rolebook.api.probe_lane import ProbeLaneDispatcher
 from rolebook.api.server_errors import ProblemChannel
 from rolebook.api.supervisor import Supervisor
 from rolebook.api.worker_board import WorkerBoard, line, reload_here
@@ -49,6 +50,7 @@ DRAIN_SECONDS = 30
 BACKLOG = 1024
 # A connection accepted while stopping is waited for this long to send its request.
 FIRST_REQUEST_SECONDS = 2.0
+TIMEOUTS = ("db_connect_timeout", "db_statement_timeout", "db_network_timeout", "ready_timeout")
 
 
 def bound_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
@@ -84,6 +86,10 @@ class NoPolicies(StartupError):
 def prepare(config: Config) -> Snapshot:
     """Fail before forking: policies valid, database reachable with its schema, key present.
     The checks that need no disk come first, so a refusal leaves nothing behind."""
+    for name in TIMEOUTS:
+        if not getattr(config, name) > 0:
+            raise StartupError(f"{_named(name)} must be a number of seconds above 0, "
+                               f"got {getattr(config, name)!r}")
     from_folder = config.policy_source == "dir"
     if from_folder and not policy_files(config.policy_dir):
         raise NoPolicies(config.policy_dir)
@@ -106,7 +112,8 @@ def prepare(config: Config) -> Snapshot:
         raise StartupError(str(exc)) from None
     url = config.effective_database_url
     try:
-        store = Store(url)  # brings the schema up to date under the lock; refuses a newer one
+        # Brings the schema up to date under the lock; refuses a newer one.
+        store = Store(url, limits=database_limits(config))
     except (ValueError, DBException, SchemaError) as exc:
         raise StartupError(f"{_named('database_url')} {_safe_url(url)}: "
                            f"{str(exc).strip()}") from None
@@ -146,7 +153,9 @@ def run_worker(config: Config, listen: Callable[[], socket.socket], board: Worke
     # Those walks were the 400 ms p99 at 50 checks a request (44 ms with it).
     gc.freeze()
     # Listening only once ready: until then the kernel sends connections to the other workers.
+    # The probes' own threads: /healthz answers while every request thread waits on the database.
     server = create_server(app, sockets=[listen()], threads=config.threads,
+                           _dispatcher=ProbeLaneDispatcher(config.threads),
                            max_request_body_size=config.max_body_bytes,
                            ident="rolebook", clear_untrusted_proxy_headers=True)
     server.channel_class = ProblemChannel  # waitress's own errors as problem+json

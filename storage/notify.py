@@ -15,6 +15,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from rolebook.storage import postgres
+from rolebook.storage.postgres import Limits
+
 log = logging.getLogger("rolebook.storage.notify")
 RECONNECT_SECONDS = (0.1, 0.5, 1.0, 2.0, 5.0)
 HEARTBEAT_SECONDS = 2.0
@@ -27,20 +30,19 @@ def notify(db: Any, channel: str, payload: str) -> None:
                    locals={"channel": channel, "payload": payload})
 
 
-def listen_connector(url: str, name: str) -> Callable[[], Any] | None:
-    """A psycopg2 connect function for PostgreSQL URLs (None for SQLite)."""
+def listen_connector(url: str, name: str,
+                     limits: Limits | None = None) -> Callable[[], Any] | None:
+    """A psycopg2 connect function for PostgreSQL URLs (None for SQLite); its waits are bounded
+    by `limits` (the defaults unless given), so a heartbeat a hung or unreachable server never
+    answers fails within seconds, not 15 minutes."""
     from rolebook.storage.store import bind_arguments
 
     args = bind_arguments(url)
     if args.pop("provider") == "sqlite":
         return None
-    import psycopg2
 
     def connect() -> Any:
-        # tcp_user_timeout: a heartbeat the network swallows fails within 5 s, not 15 minutes
-        return psycopg2.connect(**args, connect_timeout=5, keepalives=1, keepalives_idle=10,
-                                keepalives_interval=5, keepalives_count=3,
-                                tcp_user_timeout=5000, application_name=f"rolebook {name}")
+        return postgres.connect(args, limits or Limits(), application_name=f"rolebook {name}")
     return connect
 
 

@@ -41,6 +41,7 @@ from rolebook.storage.audit import event_dict
 from rolebook.storage.base import Repository, iso
 from rolebook.storage.errors import NotFound, StorageError
 from rolebook.storage.notify import Listener
+from rolebook.storage.postgres import Limits
 
 log = logging.getLogger("rolebook.storage.policies")
 FLEET = "*"
@@ -233,6 +234,6 @@ class PolicyFeed:
             log.exception("could not load the published policies; the current set keeps serving")
 
 
-def listen_connector(url: str) -> Callable[[], Any] | None:
+def listen_connector(url: str, limits: Limits | None = None) -> Callable[[], Any] | None:
     """The policy feed's connection (None for SQLite: poll instead)."""
-    return notify.listen_connector(url, "policy feed")
+    return notify.listen_connector(url, "policy feed", limits)

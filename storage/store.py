@@ -4,7 +4,8 @@
                                                      absolute path); parent dir created;
                                                      waits up to 30 s for another writer
     Store("sqlite://:sharedmemory:")                 in-memory, shared by threads (tests)
-    Store("postgresql://user[:password]@host:port/dbname")
+    Store("postgresql://user[:password]@host:port/dbname")   waits as long as `limits` allow
+                                                     (storage/postgres.py)
 
 Each Store defines its own entities on its own Database, so several databases can be
 open in one process (tests use that). Constructing a Store brings the database's schema
@@ -32,7 +33,7 @@ from rolebook.storage.members import Members
 from rolebook.storage.notify import Listener, listen_connector
 from rolebook.storage.outbox import OutboxRepo
 from rolebook.storage.policies import PolicyVersions
-from rolebook.storage.postgres import LeanPGProvider
+from rolebook.storage.postgres import LeanPGProvider, Limits, Probe
 from rolebook.storage.users import Users
 
 SQLITE_LOCK_TIMEOUT_SECONDS = 30.0
@@ -41,10 +42,12 @@ LISTEN_START_SECONDS = 5.0
 log = logging.getLogger("rolebook.storage")
 
 
-def bind_arguments(url: str, create: bool = True) -> dict[str, Any]:
+def bind_arguments(url: str, create: bool = True,
+                   limits: Limits | None = None) -> dict[str, Any]:
     """Translate a database URL into `Database.bind` keyword arguments.
 
     Without `create`, a missing SQLite file is an error rather than a new empty database.
+    Without `limits`, PostgreSQL waits are unbounded (`rolebook db upgrade`, migrations).
     """
     if url == "sqlite://:sharedmemory:":
         return {"provider": "sqlite", "filename": ":sharedmemory:"}
@@ -60,6 +63,8 @@ def bind_arguments(url: str, create: bool = True) -> dict[str, Any]:
                                 "host": parts.hostname or "127.0.0.1",
                                 "port": parts.port or 5432,
                                 "database": unquote(parts.path.lstrip("/")) or "postgres"}
+        if limits is not None:
+            args["limits"] = limits
         if parts.username:
             args["user"] = unquote(parts.username)
         if parts.password:
@@ -68,21 +73,23 @@ def bind_arguments(url: str, create: bool = True) -> dict[str, Any]:
     raise ValueError(f"unsupported database URL: {url!r}")
 
 
-def open_database(url: str, create: bool = True) -> Database:
+def open_database(url: str, create: bool = True, limits: Limits | None = None) -> Database:
     """A bound Database without entities: enough for the schema's raw SQL (`rolebook db`)."""
     db = Database()
-    db.bind(**bind_arguments(url, create))
+    db.bind(**bind_arguments(url, create, limits))
     return db
 
 
 class Store:
     """The storage facade the API wires in; repositories own their sessions."""
 
-    def __init__(self, url: str, clock: Clock = utc_now, cache: AccountCache | None = None) -> None:
+    def __init__(self, url: str, clock: Clock = utc_now, cache: AccountCache | None = None,
+                 limits: Limits | None = None) -> None:
         self.url = url
-        self.db = open_database(url)
+        self.limits = limits or Limits()
+        self.db = open_database(url, limits=self.limits)
         define_entities(self.db)
-        schema.upgrade(self.db)
+        self._upgrade()
         self.db.generate_mapping(check_tables=True)  # every mapped column is there
         self.users = Users(self.db, clock, cache)
         self.accounts = Accounts(self.db, clock, cache)
@@ -92,11 +99,37 @@ class Store:
         self.outbox = OutboxRepo(self.db, clock, cache)
         self.policies = PolicyVersions(self.db, clock, cache)
         self.listener = self._follow_other_hosts(cache)
+        self.probe = self._readiness_probe()
+
+    def _readiness_probe(self) -> Probe | None:
+        """On PostgreSQL, /readyz's own connection (see Probe); SQLite answers through Pony."""
+        params = bind_arguments(self.url)
+        if params.pop("provider") is not LeanPGProvider:
+            return None
+        return Probe(params, self.limits)
+
+    def _upgrade(self) -> None:
+        """Migrations may take, or wait for another replica's, longer than a statement may:
+        on PostgreSQL they get a connection of their own without the timeouts."""
+        found = schema.status(self.db)
+        if found.too_new:
+            raise schema.SchemaTooNew(found.version)
+        if not found.pending:
+            return
+        if schema.dialect(self.db) == "sqlite":  # one file (or shared memory): this Database
+            schema.upgrade(self.db)
+            return
+        migrating = open_database(self.url)
+        try:
+            schema.upgrade(migrating)
+        finally:
+            migrating.disconnect()
 
     def _follow_other_hosts(self, cache: AccountCache | None) -> Listener | None:
         """On PostgreSQL, renew the stamps of accounts changed through other hosts; the cache
         is trusted only while this listener is connected (see account_cache)."""
-        connect = listen_connector(self.url, "account feed") if cache is not None else None
+        connect = listen_connector(self.url, "account feed", self.limits) \
+            if cache is not None else None
         if connect is None:
             return None
         cache.distrust()
@@ -112,8 +145,10 @@ class Store:
         listener.connected.wait(LISTEN_START_SECONDS)  # until then every read asks the database
         return listener
 
-    def ping(self) -> bool:
-        """Readiness: can we run a query right now?"""
+    def ping(self, timeout: float = 1.0) -> bool:
+        """Readiness: can we run a query right now? On PostgreSQL within `timeout` seconds."""
+        if self.probe is not None:
+            return self.probe.ping(timeout)
         try:
             with db_session:
                 self.db.select("SELECT 1")
@@ -125,6 +160,8 @@ class Store:
         """Close this thread's pooled connection; other threads' close with their threads."""
         if self.listener is not None:
             self.listener.stop()
+        if self.probe is not None:
+            self.probe.close()
         self.db.disconnect()
 
 

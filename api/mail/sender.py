@@ -22,6 +22,8 @@ import logging
 import threading
 from datetime import timedelta
 
+from pony.orm.dbapiprovider import DBException
+
 from rolebook.api.mail.compose import rfc5322
 from rolebook.api.mail.transports import PermanentFailure, from_url
 from rolebook.storage.outbox import new_claimer
@@ -77,6 +79,10 @@ class OutboxSender:
             self._wake.clear()
             try:
                 handled = self.deliver_due()
+            except DBException as exc:  # an outage, not a bug: one line, no traceback
+                log.error("mail: could not read the outbox (%s); retrying in %ss",
+                          str(exc).strip(), self.poll_seconds)
+                handled = 0
             except Exception:
                 log.exception("mail: could not read the outbox; retrying in %ss",
                               self.poll_seconds)

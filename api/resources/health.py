@@ -20,8 +20,9 @@ class Ready:
     def on_get(self, req, resp):
         policies = self.services.policies
         problems = []
-        if not self.services.store.ping():
-            problems.append("the database is not reachable")
+        timeout = self.services.config.ready_timeout
+        if not self.services.store.ping(timeout):
+            problems.append(f"the database is not reachable (no answer within {timeout:g} s)")
         if policies.last_error is not None:
             problems.append(f"the last policy reload failed ({policies.last_error}); "
                             "the previous policies still serve")
