@@ -155,9 +155,8 @@ class Accounts(Repository):
 
     def delete(self, account_id: str, actor_id: str, actor_role: str | None,
                owner_role: str, decide: Decide) -> None:
-        def run() -> None:
+        def run(account: Any) -> None:
             db = self.db
-            account = self._lock_account(account_id)
             actor = self._membership(account, actor_id)
             if actor is None:
                 raise NotFound("account not found")
@@ -176,4 +175,4 @@ class Accounts(Repository):
             self._audit(account_id, actor_id, "account.deleted", target=account_id,
                         before=before, decision=decision)
 
-        self._write(run)
+        self._write_account(account_id, run)

@@ -13,7 +13,6 @@ import base64
 import binascii
 import json
 import logging
-import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
@@ -148,9 +147,6 @@ def _storage_outcome(exc: BaseException) -> Exception | None:
     return None
 
 
-_LOCKED = threading.local()  # accounts the current thread's write transaction has locked
-
-
 ACCOUNTS_CHANNEL = "rolebook_accounts"
 
 
@@ -172,9 +168,8 @@ class Repository:
             return self._read(fn)
         return self.cache.lookup(account_id, key, lambda: self._read(fn))
 
-    def _write(self, fn: Callable[[], T]) -> T:
+    def _write(self, fn: Callable[[], T], locked_account: str | None = None) -> T:
         """One transaction; a lost race (unique key, optimistic check) becomes Conflict."""
-        _LOCKED.accounts = locked = []
         try:
             with db_session:
                 return fn()
@@ -184,12 +179,18 @@ class Repository:
                 raise outcome from e
             raise
         finally:
-            if self.cache is not None:
-                self.cache.changed(locked)  # after the commit (or rollback): see account_cache
+            if self.cache is not None and locked_account is not None:
+                # after the commit (or rollback): see account_cache
+                self.cache.changed([locked_account])
+
+    def _write_account(self, account_id: str, fn: Callable[[Any], T]) -> T:
+        """One transaction that first locks the account and hands it to `fn`: every change
+        to an account goes through here, so the account cache hears of exactly that one."""
+        return self._write(lambda: fn(self._lock_account(account_id)), account_id)
 
     def _lock_account(self, account_id: str) -> Any:
-        """First query of every write: BEGIN IMMEDIATE on SQLite, FOR UPDATE on PostgreSQL."""
-        getattr(_LOCKED, "accounts", []).append(account_id)
+        """First query of every account write: BEGIN IMMEDIATE on SQLite, FOR UPDATE on
+        PostgreSQL. NotFound if there is no such account."""
         account = self.db.Account.get_for_update(id=account_id)
         if account is None:
             raise NotFound("account not found")

@@ -21,18 +21,29 @@ from rolebook.storage.errors import Conflict
 TAKEN = "this email address already belongs to another account"
 
 
+def holder(db: Database, policy: str, email_lower: str):
+    """The claim row of the address, if any (read once per decision: see `bind`)."""
+    return db.EmailClaim.get(policy=policy, email_lower=email_lower)
+
+
+def _taken(claim, account_id: str) -> bool:
+    return claim is not None and claim.user_id is not None and claim.account_id != account_id
+
+
 def refuse_if_taken(db: Database, policy: str, email_lower: str, account_id: str) -> None:
     """Conflict if a member of another account holds the address (before inviting it)."""
-    claim = db.EmailClaim.get(policy=policy, email_lower=email_lower)
-    if claim is not None and claim.user_id is not None and claim.account_id != account_id:
+    if _taken(holder(db, policy, email_lower), account_id):
         raise Conflict(TAKEN)
 
 
 def bind(db: Database, policy: str, email_lower: str, account_id: str, user_id: str) -> None:
     """The address now belongs to `user_id`'s membership of `account_id` (a creator, or an
-    invitee who accepted); Conflict if a member of another account holds it."""
-    refuse_if_taken(db, policy, email_lower, account_id)
-    claim = db.EmailClaim.get(policy=policy, email_lower=email_lower)
+    invitee who accepted); Conflict if a member of another account holds it. The row is
+    read once: a claim another transaction commits after that read makes this one's
+    insert fail on the unique key, which is Conflict too, never an overwrite."""
+    claim = holder(db, policy, email_lower)
+    if _taken(claim, account_id):
+        raise Conflict(TAKEN)
     if claim is None:
         db.EmailClaim(policy=policy, email_lower=email_lower, account_id=account_id,
                       user_id=user_id)

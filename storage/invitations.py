@@ -159,9 +159,8 @@ class Invitations(Repository):
                single_email_scope: bool, owner_role: str | None, decide: Decide,
                make_message: MakeMessage,
                rate_limit_per_hour: int | None) -> tuple[dict[str, Any], str]:
-        def run() -> tuple[dict[str, Any], str]:
+        def run(account: Any) -> tuple[dict[str, Any], str]:
             db, now = self.db, self.now()
-            account = self._lock_account(account_id)
             actor = self._membership(account, actor_id)
             if actor is None:
                 raise NotFound("account not found")
@@ -188,15 +187,15 @@ class Invitations(Repository):
             self._queue(result, token, make_message, now)
             return result, token
 
-        return self._write(run)
+        return self._write_account(account_id, run)
 
     def resend(self, account_id: str, actor_id: str, invitation_id: str, ttl_seconds: int,
                single_email_scope: bool, owner_role: str | None, decide: Decide,
                make_message: MakeMessage,
                rate_limit_per_hour: int | None) -> tuple[dict[str, Any], str]:
-        def run() -> tuple[dict[str, Any], str]:
+        def run(account: Any) -> tuple[dict[str, Any], str]:
             db, now = self.db, self.now()
-            account, actor, invitation = self._locked(account_id, actor_id, invitation_id)
+            actor, invitation = self._actor_and_invitation(account, actor_id, invitation_id)
             decision = enforce(decide("invitation", "resend", actor.role,
                                       {"role": invitation.role}))
             before = effective_status(invitation, now)
@@ -220,13 +219,13 @@ class Invitations(Repository):
             self._queue(result, token, make_message, now)
             return result, token
 
-        return self._write(run)
+        return self._write_account(account_id, run)
 
     def revoke(self, account_id: str, actor_id: str, invitation_id: str,
                owner_role: str | None, decide: Decide) -> dict[str, Any]:
-        def run() -> dict[str, Any]:
+        def run(account: Any) -> dict[str, Any]:
             now = self.now()
-            _, actor, invitation = self._locked(account_id, actor_id, invitation_id)
+            actor, invitation = self._actor_and_invitation(account, actor_id, invitation_id)
             decision = enforce(decide("invitation", "revoke", actor.role,
                                       {"role": invitation.role}))
             before = effective_status(invitation, now)
@@ -240,7 +239,7 @@ class Invitations(Repository):
                         decision=decision)
             return invitation_dict(invitation, now)
 
-        return self._write(run)
+        return self._write_account(account_id, run)
 
     def preview(self, token: str) -> dict[str, Any]:
         """What an accept link stands for, without consuming it (nothing is written)."""
@@ -270,12 +269,8 @@ class Invitations(Repository):
         invitation_id, account_id = self._read(find)
         Users(self.db, self.now).ensure(user_id, user_email)
 
-        def run() -> dict[str, Any]:
+        def run(account: Any) -> dict[str, Any]:
             db, now = self.db, self.now()
-            try:
-                account = self._lock_account(account_id)
-            except NotFound:
-                raise Gone("the account of this invitation no longer exists") from None
             invitation = db.Invitation.get(id=invitation_id)
             if invitation is None or not hmac.compare_digest(invitation.token_hash, token_hash):
                 raise Gone("this invitation link was replaced or withdrawn")
@@ -306,19 +301,22 @@ class Invitations(Repository):
             return {"account": account_dict(account), "member": member_dict(membership),
                     "invitation": invitation_dict(invitation, now)}
 
-        return self._write(run)
+        try:
+            return self._write_account(account_id, run)
+        except NotFound:  # the account went away since the token was looked up
+            raise Gone("the account of this invitation no longer exists") from None
 
     # ---- helpers (inside the caller's transaction) -----------------------------------
 
-    def _locked(self, account_id: str, actor_id: str, invitation_id: str) -> tuple[Any, ...]:
-        account = self._lock_account(account_id)
+    def _actor_and_invitation(self, account: Any, actor_id: str,
+                              invitation_id: str) -> tuple[Any, Any]:
         actor = self._membership(account, actor_id)
         if actor is None:
             raise NotFound("account not found")
         invitation = self.db.Invitation.get(id=invitation_id)
         if invitation is None or invitation.account != account:
             raise NotFound("invitation not found")
-        return account, actor, invitation
+        return actor, invitation
 
     def _refuse_duplicates(self, account: Any, email_lower: str, keep_id: str | None,
                            now: datetime) -> None:

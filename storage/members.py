@@ -117,21 +117,20 @@ class Members(Repository):
 
         return dict(self._cached(account_id, ("member", actor_id, target_id, owner_role), run))
 
-    def _locked_pair(self, account_id: str, actor_id: str,
-                     target_id: str) -> tuple[Any, Any, Any]:
-        account = self._lock_account(account_id)
+    def _pair(self, account: Any, actor_id: str, target_id: str) -> tuple[Any, Any]:
+        """The acting and the target membership of a locked account."""
         actor = self._membership(account, actor_id)
         if actor is None:
             raise NotFound("account not found")
         target = actor if target_id == actor_id else self._membership(account, target_id)
         if target is None:
             raise NotFound("member not found")
-        return account, actor, target
+        return actor, target
 
     def change_role(self, account_id: str, actor_id: str, target_id: str, new_role: str,
                     owner_role: str, decide: Decide) -> dict[str, Any]:
-        def run() -> dict[str, Any]:
-            account, actor, target = self._locked_pair(account_id, actor_id, target_id)
+        def run(account: Any) -> dict[str, Any]:
+            actor, target = self._pair(account, actor_id, target_id)
             facts = {
                 "target_user_id": target_id,
                 "target_role": target.role,
@@ -150,12 +149,12 @@ class Members(Repository):
                         decision=decision)
             return member_dict(target)
 
-        return self._write(run)
+        return self._write_account(account_id, run)
 
     def remove(self, account_id: str, actor_id: str, target_id: str, owner_role: str,
                decide: Decide) -> None:
-        def run() -> None:
-            account, actor, target = self._locked_pair(account_id, actor_id, target_id)
+        def run(account: Any) -> None:
+            actor, target = self._pair(account, actor_id, target_id)
             is_self = actor_id == target_id
             facts = {
                 "target_user_id": target_id,
@@ -172,4 +171,4 @@ class Members(Repository):
             self._audit(account_id, actor_id, "member.left" if is_self else "member.removed",
                         target=target_id, before=before, decision=decision)
 
-        self._write(run)
+        self._write_account(account_id, run)

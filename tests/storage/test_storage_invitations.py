@@ -286,24 +286,6 @@ def test_single_scope_pending_invitations_bind_nothing(store, new_account, invit
     assert [a["id"] for a in store.accounts.list_for_user("ceo", 10)[0]] == [company["id"]]
 
 
-def test_single_scope_the_first_acceptance_wins(store, new_account, invite, race):
-    first = new_account("alice", single=True)
-    second = new_account("zoe", single=True)
-    _, first_token = invite(first["id"], "bob@example.com", single=True)
-    _, second_token = invite(second["id"], "bob@example.com", actor="zoe", single=True)
-
-    outcomes = race(
-        lambda: store.invitations.accept(first_token, "bob", "bob@example.com",
-                                         single_email_scope=single),
-        lambda: store.invitations.accept(second_token, "bob", "bob@example.com",
-                                         single_email_scope=single))
-
-    assert sorted(kind for kind, _ in outcomes) == ["err", "ok"]
-    error = next(value for kind, value in outcomes if kind == "err")
-    assert isinstance(error, Conflict)
-    assert len(store.accounts.list_for_user("bob", 10)[0]) == 1
-
-
 def test_single_scope_claim_released_on_revoke_leave_remove_delete(
         store, new_account, invite, join, decide):
     first = new_account("alice", single=True)

@@ -14,7 +14,7 @@ from functools import partial
 import pytest
 from pony.orm import db_session
 
-from rolebook.storage import Conflict, Gone
+from rolebook.storage import Conflict, Gone, claims
 
 ROUNDS = 6
 
@@ -98,27 +98,34 @@ def test_the_same_invitation_is_accepted_once(store, new_account, invite, race):
         assert sorted(members) == sorted(["alice", oks[0]["member"]["user_id"]])
 
 
-def test_two_accounts_inviting_one_email_at_once(store, new_account, invite, race):
+def one_account_only(account):
+    return True
+
+
+def test_one_email_accepted_into_two_accounts_at_once(store, new_account, invite, race):
+    """Invitations bind nothing (storage.claims); the acceptances race for the address."""
     for round_ in range(ROUNDS):
         first = new_account(f"alice{round_}", single=True)
         second = new_account(f"zoe{round_}", single=True)
         email = f"bob{round_}@example.com"
+        _, first_token = invite(first["id"], email, actor=f"alice{round_}", single=True)
+        _, second_token = invite(second["id"], email.upper(), actor=f"zoe{round_}",
+                                 single=True)
 
-        results = race(
-            partial(invite, first["id"], email, actor=f"alice{round_}", single=True),
-            partial(invite, second["id"], email.upper(), actor=f"zoe{round_}", single=True),
-        )
+        results = race(*(partial(store.invitations.accept, token, f"bob{round_}", email,
+                                 single_email_scope=one_account_only)
+                         for token in (first_token, second_token)))
 
         oks, errors = outcome(results)
         assert len(oks) == 1 and isinstance(errors[0], Conflict), results
-        live = (store.invitations.list(first["id"], 10, status="pending")[0]
-                + store.invitations.list(second["id"], 10, status="pending")[0])
-        assert len(live) == 1
+        assert len(store.accounts.list_for_user(f"bob{round_}", 10)[0]) == 1
 
 
 def test_losing_the_unique_key_race_is_a_conflict(store, backend, new_account, invite,
-                                                  decide):
-    """Force the interleaving: account B commits its claim while A is mid-transaction.
+                                                  monkeypatch):
+    """Force the interleaving: B's acceptance commits its claim after A found the address
+    free and before A's claim is written. (Two sign-ins with one address: one user's two
+    acceptances queue on that user's row instead.)
 
     Only PostgreSQL lets two writers in at once; SQLite serialises every write
     transaction, so there the check always sees the other claim (tested above).
@@ -127,32 +134,42 @@ def test_losing_the_unique_key_race_is_a_conflict(store, backend, new_account, i
         pytest.skip("SQLite serialises writers: this interleaving cannot happen there")
     first = new_account("alice", single=True)
     second = new_account("zoe", single=True)
-    inner = {}
+    _, first_token = invite(first["id"], "bob@example.com", single=True)
+    _, second_token = invite(second["id"], "bob@example.com", actor="zoe", single=True)
+    look, inner = claims.holder, {}
 
-    def interleave(invitation, token):
+    def found_free_then_lose(db, policy, email_lower):
+        found = look(db, policy, email_lower)
+        if inner:
+            return found
+        inner["started"] = True
+
         def other():
             try:
-                inner["result"] = invite(second["id"], "bob@example.com", actor="zoe",
-                                         single=True)
+                inner["result"] = store.invitations.accept(  # another sign-in, same address
+                    second_token, "bob-twin", "bob@example.com",
+                    single_email_scope=one_account_only)
             except Exception as e:
                 inner["error"] = e
 
         thread = threading.Thread(target=other)
         thread.start()
         thread.join(timeout=30)
-        assert not thread.is_alive(), "the other account's invitation blocked"
-        return invitation["email"], "subject", f"token {token}", None
+        assert not thread.is_alive(), "the other account's acceptance blocked"
+        return found
 
+    monkeypatch.setattr(claims, "holder", found_free_then_lose)
     with pytest.raises(Conflict):
-        store.invitations.create(first["id"], "alice", "bob@example.com", "read", None, None,
-                                 3600, True, "owner", decide, interleave, None)
+        store.invitations.accept(first_token, "bob", "bob@example.com",
+                                 single_email_scope=one_account_only)
 
     assert "result" in inner, inner
-    assert store.invitations.list(first["id"], 10)[0] == []
+    assert store.accounts.list_for_user("bob", 10)[0] == []
+    assert [a["id"] for a in store.accounts.list_for_user("bob-twin", 10)[0]] == [second["id"]]
     with db_session:
-        claims = store.db.select("SELECT account_id FROM rb_email_claim"
-                                 " WHERE email_lower = 'bob@example.com'")
-    assert claims == [second["id"]]
+        holders = store.db.select("SELECT account_id FROM rb_email_claim"
+                                  " WHERE email_lower = 'bob@example.com'")
+    assert holders == [second["id"]]
 
 
 def test_first_requests_of_a_new_user_at_once(store, race):
