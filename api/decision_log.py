@@ -25,6 +25,7 @@ from pathlib import Path
 
 import orjson
 
+from rolebook.api.auth import Caller
 from rolebook.api.request_context import REQUEST_ID
 
 MAX_QUEUED_BYTES = 64 * 1024 * 1024
@@ -132,6 +133,14 @@ class DecisionLog:
         if self._thread and self._thread.is_alive():
             self._queue.put(_STOP)
             self._thread.join(timeout=5)
+
+
+def log_context(decision_id: str, caller: Caller, principal: dict, account_id: str | None,
+                policy_ref: str, digest: str, latency_ns: int) -> dict:
+    """The fields of one request's decision-log line besides its decisions."""
+    return {"decision_id": decision_id, "caller": caller.id, "principal": principal,
+            "account_id": account_id, "policy": policy_ref, "digest": digest,
+            "latency_ns": latency_ns}
 
 
 def resource_entry(kind: str, rid, attr: dict | None, actions: dict, known) -> dict:

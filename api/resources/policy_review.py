@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from rolebook.api import contract
-from rolebook.api.access import Services
 from rolebook.api.auth import ADMIN_SCOPE
 from rolebook.api.problems import Problem, forbidden, not_found
+from rolebook.api.services import Services
 from rolebook.engine import diff as diffing
 from rolebook.engine import impact
 
