@@ -7,10 +7,8 @@ import orjson
 from falcon import media
 
 from rolebook.api import problems
-from rolebook.api.access import Services
 from rolebook.api.auth import AuthMiddleware, Verifier
 from rolebook.api.config import Config, database_limits
-from rolebook.api.contract import QueryMiddleware
 from rolebook.api.decision_log import DecisionLog
 from rolebook.api.decision_shipper import HttpShipper
 from rolebook.api.limits import BodyLimitMiddleware
@@ -18,6 +16,7 @@ from rolebook.api.mail import mailer_for
 from rolebook.api.metrics import Metrics, MetricsMiddleware, MetricsResource, OutboxBacklog
 from rolebook.api.policy_set import PolicySet, source_for
 from rolebook.api.request_context import RequestContextMiddleware, RouteNames
+from rolebook.api.request_params import ParamsMiddleware
 from rolebook.api.resources import (
     accounts,
     audit,
@@ -30,6 +29,7 @@ from rolebook.api.resources import (
 )
 from rolebook.api.resources.accept_page import AcceptPage
 from rolebook.api.resources.admin_console import AdminConsole
+from rolebook.api.services import Services
 from rolebook.storage import Store
 from rolebook.storage.account_cache import STAMPS_FILE, AccountCache, Stamps
 from rolebook.storage.policies import PolicyFeed, listen_connector
@@ -113,7 +113,7 @@ def create_app(config: Config, services: Services | None = None) -> falcon.App:
         MetricsMiddleware(services.metrics, names),
         BodyLimitMiddleware(config.max_body_bytes),
         AuthMiddleware(services.verifier),
-        QueryMiddleware(),
+        ParamsMiddleware(),
     ])
     app.req_options.media_handlers.update({falcon.MEDIA_JSON: json_handler})
     app.resp_options.media_handlers.update({falcon.MEDIA_JSON: json_handler})

@@ -10,7 +10,7 @@ import argparse
 import os
 import re
 import secrets
-from dataclasses import dataclass, field, make_dataclass, replace
+from dataclasses import dataclass, field, make_dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -162,9 +162,6 @@ class _Derived:
                 raise ValueError(f"--pin wants NAME@VERSION, got {item!r}")
             out[name] = int(version)
         return out
-
-    def with_(self, **changes) -> Config:
-        return replace(self, **changes)
 
 
 # The settings' values, their defaults taken from SETTINGS (written once); `extra` carries

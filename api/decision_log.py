@@ -26,6 +26,7 @@ from pathlib import Path
 
 import orjson
 
+from rolebook.api.auth import Caller
 from rolebook.api.request_context import REQUEST_ID
 
 MAX_QUEUED_BYTES = 64 * 1024 * 1024
@@ -142,6 +143,14 @@ class DecisionLog:
             self._thread.join(timeout=5)
         if self.shipper is not None:
             self.shipper.close()
+
+
+def log_context(decision_id: str, caller: Caller, principal: dict, account_id: str | None,
+                policy_ref: str, digest: str, latency_ns: int) -> dict:
+    """The fields of one request's decision-log line besides its decisions."""
+    return {"decision_id": decision_id, "caller": caller.id, "principal": principal,
+            "account_id": account_id, "policy": policy_ref, "digest": digest,
+            "latency_ns": latency_ns}
 
 
 def resource_entry(kind: str, rid, attr: dict | None, actions: dict, known) -> dict:

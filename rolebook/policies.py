@@ -11,10 +11,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from rolebook.engine import Decision, Policy, Snapshot, load_snapshot
-from rolebook.engine import diff as _diff
-from rolebook.engine import matrix as _matrix
+from rolebook.engine import Decision, Policy, Snapshot, diff, load_snapshot, matrix
 from rolebook.engine.check_request import answer
+from rolebook.engine.diff import Diff
 
 
 def load(path: str | Path = "policies", pins: Mapping[str, int] | None = None) -> Policies:
@@ -73,8 +72,8 @@ class Policies:
     def matrix(self, policy: str, version: int | None = None) -> dict:
         """The role by kind/action table of one version, as `rolebook policy matrix --format
         json` prints it."""
-        return _matrix.table(self.get(policy, version))
+        return matrix.table(self.get(policy, version))
 
-    def diff(self, policy: str, a: int, b: int) -> _diff.Diff:
+    def diff(self, policy: str, a: int, b: int) -> Diff:
         """Every case whose decision differs between two versions of one policy."""
-        return _diff.diff(self.get(policy, a), self.get(policy, b))
+        return diff.diff(self.get(policy, a), self.get(policy, b))

@@ -211,18 +211,18 @@ def _get(snapshot, ref: str, need_version: bool = False):
 
 
 def run_matrix(args) -> int:
-    from rolebook.engine import matrix as matrices
+    from rolebook.engine import matrix
 
     snapshot = _load(policy_dir(args))
     policy = snapshot and _get(snapshot, args.ref)
     if policy is None:
         return 1
-    print(matrices.render(matrices.table(policy), args.format))
+    print(matrix.render(matrix.table(policy), args.format))
     return 0
 
 
 def run_diff(args) -> int:
-    from rolebook.engine import diff as diffing
+    from rolebook.engine import diff
 
     snapshot = _load(policy_dir(args))
     if snapshot is None:
@@ -230,8 +230,8 @@ def run_diff(args) -> int:
     a, b = _get(snapshot, args.a, True), _get(snapshot, args.b, True)
     if a is None or b is None:
         return 1
-    result = diffing.diff(a, b)
-    print(diffing.render(result, a, b))
+    result = diff.diff(a, b)
+    print(diff.render(result, a, b))
     return 1 if result.changes or result.settings else 0  # like diff(1): 1 when they differ
 
 
@@ -259,7 +259,7 @@ def _since(text: str | None) -> str | None:
 def run_impact(args) -> int:
     import json
 
-    from rolebook.engine import impact as impacts
+    from rolebook.engine import impact
 
     since = _since(args.since)
     snapshot = _load(policy_dir(args))
@@ -267,17 +267,17 @@ def run_impact(args) -> int:
     if candidate is None:
         return 2
     if args.log == "-":
-        report = impacts.replay(sys.stdin.buffer, candidate, since)
+        report = impact.replay(sys.stdin.buffer, candidate, since)
     else:
         log = Path(args.log) if args.log else from_arguments(args).data_path / "decisions.log"
         try:
             with open(log, "rb") as lines:
-                report = impacts.replay(lines, candidate, since)
+                report = impact.replay(lines, candidate, since)
         except OSError as exc:
             print(f"rolebook: cannot read the decision log {log}: {exc.strerror}",
                   file=sys.stderr)
             return 2
-    print(json.dumps(report.as_dict(), indent=2) if args.json else impacts.render(report))
+    print(json.dumps(report.as_dict(), indent=2) if args.json else impact.render(report))
     return 1 if report.flipped else 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 
 from rolebook.api.config import (
     BY_NAME,
@@ -57,5 +58,5 @@ def run(args) -> int:
         return 2
     secret, source = found
     print(f"rolebook token: signed HS256 with the key from {source}", file=sys.stderr)
-    print(mint(config.with_(jwt_secret=secret), args.sub, args.email, args.scope, ttl))
+    print(mint(replace(config, jwt_secret=secret), args.sub, args.email, args.scope, ttl))
     return 0

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import falcon
 
-from rolebook.api.access import Services
 from rolebook.api.pages import SLOT, security_headers
+from rolebook.api.services import Services
 from rolebook.storage import errors as storage_errors
 
 TEMPLATE = (Path(__file__).resolve().parent.parent / "accept_page.html").read_text(

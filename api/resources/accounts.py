@@ -5,9 +5,11 @@ from __future__ import annotations
 import falcon
 
 from rolebook.api import contract
-from rolebook.api.access import Services, account_access, decider, require
+from rolebook.api.account_lookup import account_access
+from rolebook.api.decisions import decider, require
 from rolebook.api.pagination import listing, page_params
 from rolebook.api.problems import bad_request
+from rolebook.api.services import Services
 from rolebook.engine.matrix import cell
 from rolebook.engine.vocabulary import SERVICE_KINDS
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import falcon
 
-from rolebook.api.access import Services, account_access, require
+from rolebook.api.account_lookup import account_access
+from rolebook.api.decisions import require
 from rolebook.api.pagination import listing, page_params
+from rolebook.api.services import Services
 
 
 class AuditLog:

@@ -13,17 +13,14 @@ import time
 import falcon
 
 from rolebook.api import contract, tracing
-from rolebook.api.access import (
-    Services,
-    count_effects,
-    log_context,
-    new_decision_id,
-    policy_unavailable,
-)
+from rolebook.api.account_lookup import policy_unavailable
 from rolebook.api.auth import CHECK_SCOPE, Caller
-from rolebook.api.contract import MAX_ID_LENGTH, storable
-from rolebook.api.decision_log import resource_entry
+from rolebook.api.decision_ids import new_decision_id
+from rolebook.api.decision_log import log_context, resource_entry
+from rolebook.api.decisions import count_effects
 from rolebook.api.problems import bad_request, forbidden, not_found
+from rolebook.api.services import Services
+from rolebook.api.storable import storable_id
 from rolebook.engine import Policy
 from rolebook.engine.check_request import CheckRequestError, answer_valid
 from rolebook.engine.vocabulary import DEFAULT_DENY
@@ -73,7 +70,7 @@ class CheckResource:
     def _from_account(self, body: dict, account_id: str, trusted: bool, snapshot) -> bool:
         """Fill policy, role and stored facts from the account; False when not a member."""
         store, principal = self.services.store, body["principal"]
-        if not storable(account_id, MAX_ID_LENGTH):  # "\t": no database holds such an id
+        if not storable_id(account_id):  # "\t": no database holds such an id
             raise not_found(f"no account {account_id!r}")
         try:  # without the check scope the principal is the caller (see on_post)
             account, role = store.accounts.access(account_id, principal["id"])
@@ -104,7 +101,7 @@ class CheckResource:
 
     def _fill_facts(self, resource: dict, account_id: str, pid: str, policy: Policy) -> None:
         rid, kind, store = resource.get("id"), resource["kind"], self.services.store
-        if rid is not None and not storable(str(rid), MAX_ID_LENGTH):
+        if rid is not None and not storable_id(str(rid)):
             return  # an id no database holds: nothing stored about it
         owner_role = policy.membership.owner_role
         stored: dict = {}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import falcon
 
-from rolebook.api.access import Services
 from rolebook.api.problems import Problem
+from rolebook.api.services import Services
 
 
 class Health:

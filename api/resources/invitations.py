@@ -10,10 +10,12 @@ from __future__ import annotations
 import falcon
 
 from rolebook.api import contract
-from rolebook.api.access import Services, account_access, decider, policy_unavailable, require
+from rolebook.api.account_lookup import account_access, policy_unavailable
+from rolebook.api.decisions import decider, require
 from rolebook.api.mail.compose import invitation_message, valid_address
 from rolebook.api.pagination import listing, page_params
 from rolebook.api.problems import Problem, bad_request, not_found
+from rolebook.api.services import Services
 from rolebook.storage import errors as storage_errors
 
 STATUSES = ("pending", "accepted", "expired", "revoked")

@@ -12,9 +12,11 @@ from __future__ import annotations
 import falcon
 
 from rolebook.api import contract
-from rolebook.api.access import AccountAccess, Services, account_access, decider, require
+from rolebook.api.account_lookup import AccountAccess, account_access
+from rolebook.api.decisions import decider, require
 from rolebook.api.pagination import listing, page_params
 from rolebook.api.problems import bad_request
+from rolebook.api.services import Services
 
 
 def known_role(access: AccountAccess, role: str, field: str) -> str:

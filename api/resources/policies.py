@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import falcon
 
-from rolebook.api.access import Services
 from rolebook.api.auth import ADMIN_SCOPE
 from rolebook.api.problems import Problem, forbidden, not_found
+from rolebook.api.services import Services
 from rolebook.api.worker_board import CONFIRM_SECONDS, reload_here
 from rolebook.engine import matrix
 

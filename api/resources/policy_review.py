@@ -6,11 +6,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from rolebook.api import contract
-from rolebook.api.access import Services
 from rolebook.api.auth import ADMIN_SCOPE
 from rolebook.api.problems import Problem, forbidden, not_found
-from rolebook.engine import diff as diffing
-from rolebook.engine import impact
+from rolebook.api.services import Services
+from rolebook.engine import diff, impact
 
 IMPACT_TAIL_BYTES = 64 * 1024 * 1024  # the newest 64 MB of the log: about 300,000 decisions
 
@@ -29,11 +28,11 @@ class PolicyDiff:
     def on_get(self, req, resp, name: str):
         a = _loaded(self.services, name, req.get_param_as_int("from", required=True))
         b = _loaded(self.services, name, req.get_param_as_int("to", required=True))
-        result = diffing.diff(a, b)
+        result = diff.diff(a, b)
         resp.media = {
             "from": a.ref, "to": b.ref, "cases": result.cases, "settings": result.settings,
             "changes": [{"kind": c.kind, "action": c.action, "role": c.role,
-                         "facts": {k: v for k, v in c.facts if v is not diffing.ABSENT},
+                         "facts": {k: v for k, v in c.facts if v is not diff.ABSENT},
                          "before": {"effect": c.before.effect, "rule": c.before.rule},
                          "after": {"effect": c.after.effect, "rule": c.after.rule}}
                         for c in result.changes]}

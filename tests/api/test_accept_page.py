@@ -16,6 +16,7 @@ import base64
 import hashlib
 import html
 import re
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -29,7 +30,7 @@ PAGE = "/invitations/accept"
 
 @pytest.fixture
 def config(config):
-    return config.with_(extra={"mail_poll_seconds": 0.2, "mail_retry_base_seconds": 0.05})
+    return replace(config, extra={"mail_poll_seconds": 0.2, "mail_retry_base_seconds": 0.05})
 
 
 @pytest.fixture

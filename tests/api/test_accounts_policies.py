@@ -10,6 +10,7 @@ and metrics report what they claim; oversized bodies are 413.
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 
 import falcon.testing
 import pytest
@@ -125,7 +126,7 @@ def own_policies(tmp_path, config):
 
 @sqlite_only
 def test_reload_swaps_and_survives_a_broken_file(own_policies, config):
-    cfg = config.with_(policy_dir=str(own_policies))
+    cfg = replace(config, policy_dir=str(own_policies))
     services = build_services(cfg)
     client = falcon.testing.TestClient(create_app(cfg, services))
     transport = in_process(client)
@@ -182,7 +183,7 @@ def test_readyz_and_metrics(client, user):
 
 @sqlite_only
 def test_body_over_the_limit_is_413(config, services):
-    small = config.with_(max_body_bytes=200)
+    small = replace(config, max_body_bytes=200)
     client = falcon.testing.TestClient(create_app(small, services))
     alice = User(in_process(client), small, "alice")
     result = alice.post("/v1/accounts", {"name": "x" * 500})

@@ -8,6 +8,7 @@ an identity provider verify with its public key; public routes stay public.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import falcon.testing
 import jwt
@@ -93,7 +94,7 @@ def rsa_keys(tmp_path):
 @sqlite_only
 def test_identity_provider_rs256(config, services, rsa_keys):
     private, public = rsa_keys
-    idp_config = config.with_(jwt_public_key=str(public), jwt_algorithm="RS256")
+    idp_config = replace(config, jwt_public_key=str(public), jwt_algorithm="RS256")
     client = falcon.testing.TestClient(create_app(idp_config, services))
     good = mint(idp_config, "u1", "u1@example.com", private_key=private)
     assert get(client, good).status_code == 200

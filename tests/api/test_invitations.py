@@ -16,6 +16,7 @@ log line ever carries a token.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -30,8 +31,8 @@ RATE_LIMIT = 8
 
 @pytest.fixture
 def config(config):
-    return config.with_(invitations_per_hour=RATE_LIMIT,
-                        extra={"mail_poll_seconds": 0.2, "mail_retry_base_seconds": 0.05})
+    return replace(config, invitations_per_hour=RATE_LIMIT,
+                   extra={"mail_poll_seconds": 0.2, "mail_retry_base_seconds": 0.05})
 
 
 @pytest.fixture

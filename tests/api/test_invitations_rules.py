@@ -12,6 +12,8 @@ The cells are written out here from the SPEC, not read from the policy files.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from tests.support.client import User
@@ -54,7 +56,7 @@ def _message(invitation, token):
 
 @pytest.fixture
 def config(config):
-    return config.with_(invitations_per_hour=10_000)
+    return replace(config, invitations_per_hour=10_000)
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ fresh email.
 from __future__ import annotations
 
 import contextlib
+from dataclasses import replace
 from email import message_from_bytes, policy
 
 import pytest
@@ -74,10 +75,10 @@ def config(config, smtp_port, mail_settings):
     settings = dict(mail_settings)
     auth = settings.pop("auth", "")
     query = settings.pop("query", "")
-    return config.with_(mail_url=f"smtp://{auth}127.0.0.1:{smtp_port}{query}",
-                        mail_from="Rolebook <noreply@rolebook.test>",
-                        extra={"mail_retry_base_seconds": 0.02, "mail_retry_cap_seconds": 0.2,
-                               "mail_poll_seconds": 0.02, **settings})
+    return replace(config, mail_url=f"smtp://{auth}127.0.0.1:{smtp_port}{query}",
+                   mail_from="Rolebook <noreply@rolebook.test>",
+                   extra={"mail_retry_base_seconds": 0.02, "mail_retry_cap_seconds": 0.2,
+                          "mail_poll_seconds": 0.02, **settings})
 
 
 def setup_invitation(user) -> tuple[User, str, dict]:

@@ -10,6 +10,8 @@ compared). Runs on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from tests.support.membership import join, snapshot
@@ -19,7 +21,7 @@ MAX_BODY = 256
 
 @pytest.fixture
 def config(config):
-    return config.with_(max_body_bytes=MAX_BODY)
+    return replace(config, max_body_bytes=MAX_BODY)
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from dataclasses import replace
 
 import falcon.testing
 import psycopg2
@@ -64,7 +65,7 @@ def published(store):
 @pytest.fixture
 def replica(config, published):
     """An in-process app serving the published versions, following the database."""
-    services = build_services(config.with_(policy_source="database"))
+    services = build_services(replace(config, policy_source="database"))
     yield services
     close(services)
 

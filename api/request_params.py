@@ -1,0 +1,85 @@
+"""Path and query parameters, checked before a resource runs: a path id no database could hold
+is 404, and a query string is checked against openapi.yaml (unknown or bad parameters are 400).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+import fastjsonschema
+
+from rolebook.api.contract import inline, openapi
+from rolebook.api.problems import bad_request, not_found
+from rolebook.api.storable import storable_id
+from rolebook.engine.schema_errors import bounded_validator_class, first_errors
+
+
+@cache
+def _openapi_path(uri_template: str) -> str:
+    """Falcon's `/x/{version:int(min=1)}` is OpenAPI's `/x/{version}`."""
+    return re.sub(r"{(\w+):[^}]*}", r"{\1}", uri_template)
+
+
+@cache
+def query_schema(path: str, method: str) -> dict | None:
+    item = openapi()["paths"].get(path)
+    if item is None or method not in item:
+        return None
+    params = [*item.get("parameters", []), *item[method].get("parameters", [])]
+    properties = {}
+    for param in params:
+        if "$ref" in param:
+            param = openapi()["components"]["parameters"][param["$ref"].rsplit("/", 1)[-1]]
+        if param["in"] == "query":
+            properties[param["name"]] = inline(param["schema"])
+    return {"type": "object", "properties": properties, "additionalProperties": False}
+
+
+@cache
+def query_checks(path: str, method: str):
+    """(fast accept, full describer) for one operation's query string, or None."""
+    schema = query_schema(path, method)
+    if schema is None:
+        return None
+    return fastjsonschema.compile(schema), bounded_validator_class()(schema)
+
+
+def _coerce(value: str, schema: dict) -> object:
+    kind = schema.get("type")
+    if kind == "integer" and re.fullmatch(r"-?\d{1,18}", value):
+        return int(value)
+    if kind == "boolean" and value in ("true", "false"):
+        return value == "true"
+    return value
+
+
+class ParamsMiddleware:
+    """Falcon calls it once the route, and so the path parameters, are known."""
+
+    def process_resource(self, req, resp, resource, params) -> None:
+        if resource is None or not req.uri_template:
+            return
+        for value in params.values():
+            if isinstance(value, str) and not storable_id(value):
+                raise not_found("no such resource")
+        if not req.params:
+            return
+        checks = query_checks(_openapi_path(req.uri_template), req.method.lower())
+        if checks is None:
+            return
+        fast, describe = checks
+        props = describe.schema["properties"]
+        query = {}
+        for name, value in req.params.items():
+            if isinstance(value, list):
+                raise bad_request(f"{name}: give the parameter once",
+                                  [{"field": name, "message": "repeated"}])
+            query[name] = _coerce(value, props.get(name, {}))
+        try:
+            fast(query)
+        except fastjsonschema.JsonSchemaValueException as exc:
+            listed = first_errors(describe, query, "(query)")
+            listed = listed or [{"field": exc.name.removeprefix("data."), "message": exc.message}]
+            raise bad_request(f"query {listed[0]['field']}: {listed[0]['message']}",
+                              listed) from None
