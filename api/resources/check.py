@@ -13,12 +13,12 @@ import time
 import falcon
 
 from rolebook.api import contract, tracing
-from rolebook.api.account_lookup import policy_unavailable
+from rolebook.api.account_lookup import no_account, policy_unavailable
 from rolebook.api.auth import CHECK_SCOPE, Caller
 from rolebook.api.decision_ids import new_decision_id
 from rolebook.api.decision_log import log_context, resource_entry
 from rolebook.api.decisions import count_effects
-from rolebook.api.problems import bad_request, forbidden, not_found
+from rolebook.api.problems import bad_request, forbidden
 from rolebook.api.services import Services
 from rolebook.api.storable import storable_id
 from rolebook.engine import Policy
@@ -71,13 +71,13 @@ class CheckResource:
         """Fill policy, role and stored facts from the account; False when not a member."""
         store, principal = self.services.store, body["principal"]
         if not storable_id(account_id):  # "\t": no database holds such an id
-            raise not_found(f"no account {account_id!r}")
+            raise no_account(account_id)
         try:  # without the check scope the principal is the caller (see on_post)
             account, role = store.accounts.access(account_id, principal["id"])
         except NotFound:
-            raise not_found(f"no account {account_id!r}") from None
+            raise no_account(account_id) from None
         if not trusted and role is None:
-            raise not_found(f"no account {account_id!r} among yours")
+            raise no_account(account_id)
         if body.setdefault("policy", account["policy"]) != account["policy"]:
             raise bad_request(f"account {account_id} is governed by policy "
                               f"{account['policy']!r}, not {body['policy']!r}",

@@ -90,6 +90,29 @@ def test_another_account_is_404_and_untouched(path, method, user, services):
     assert answer.json["status"] == 404
     assert theirs["account_id"] not in str(answer.json.get("errors", ""))
     assert snapshot(store, theirs["account_id"]) == before
+    # A made-up account id gets the same answer: nothing tells a real id from a made-up one.
+    made_up = {**theirs, "account_id": "acc_" + "0" * 16}
+    invented = intruder.call(method.upper(), fill(path, made_up), body)
+    assert invented.status == 404
+    assert invented.json == {**answer.json, "detail": answer.json["detail"].replace(
+        theirs["account_id"], made_up["account_id"])}
+
+
+@pytest.mark.parametrize("trusted", [False, True])
+def test_check_answers_alike_for_real_and_made_up_accounts(user, trusted):
+    theirs = user("victim").post("/v1/accounts", {"name": "Victim"}).json["id"]
+    caller = user("svc", scope="check") if trusted else user("intruder")
+    answers = []
+    for account_id in (theirs, "acc_" + "0" * 16):
+        body = {"principal": {"id": "intruder"}, "account_id": account_id,
+                "resources": [{"kind": "account", "actions": ["view"]}]}
+        answers.append(caller.post("/v1/check", body))
+    real, invented = answers
+    if trusted:  # a service may ask about anyone: a non-member is simply denied
+        assert real.status == 200 and invented.status == 404
+        return
+    assert real.status == invented.status == 404
+    assert real.json["detail"].replace(theirs, "acc_" + "0" * 16) == invented.json["detail"]
 
 
 def test_a_former_member_sees_nothing(user, services):
