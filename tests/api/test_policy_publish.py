@@ -23,8 +23,8 @@ from rolebook.api.cli import main
 from rolebook.engine import load_snapshot
 from rolebook.storage import Store
 from rolebook.storage.policies import CHANNEL, FLEET, VersionChanged
-from tests.conftest import REPO
 from tests.support.client import User, in_process
+from tests.support.policies import REPO
 
 ON_POSTGRESQL = pytest.mark.parametrize(  # notifications exist on PostgreSQL only
     "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import importlib
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
@@ -23,11 +22,11 @@ from rolebook.api.auth import mint
 from rolebook.api.config import Config
 from tests.support import live
 from tests.support.mail import token_of, wait_for_mail
+from tests.support.policies import REPO
 
 pytest.importorskip("openapi_python_client", reason="openapi-python-client is not installed "
                     "(it is in the `test` extra: pip install -e '.[test]')")
 
-REPO = Path(__file__).resolve().parents[2]
 SECRET = "e2e-generated-client-" + "s" * 32
 PACKAGE = "rolebook_generated_client"
 

@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import live
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.policies import REPO
 
 
 @pytest.fixture(scope="module")
