@@ -16,13 +16,12 @@ log line ever carries a token.
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from tests.support.client import User, in_process
-from tests.support.clock import Clock, services_on
+from tests.support.clock import services_on
 from tests.support.mail import accept_link, parts, token_of, wait_for, wait_for_mail
 
 RATE_LIMIT = 8
@@ -32,11 +31,6 @@ RATE_LIMIT = 8
 def config(config):
     return config.with_(invitations_per_hour=RATE_LIMIT,
                         extra={"mail_poll_seconds": 0.2, "mail_retry_base_seconds": 0.05})
-
-
-@pytest.fixture
-def clock():
-    return Clock()
 
 
 @pytest.fixture
@@ -200,7 +194,7 @@ def test_resend_replaces_the_token_and_the_expiry(user, maildir, clock):
     inv = invite(alice, account, "bob@example.com", "edit").json
     old = token_of(wait_for_mail(maildir, "bob@example.com")[0])
 
-    clock.offset = timedelta(hours=1)
+    clock.advance(hours=1)
     resent = alice.post(f"/v1/accounts/{account}/invitations/{inv['id']}/resend")
     assert resent.status == 200, resent.json
     assert resent.json["id"] == inv["id"] and resent.json["status"] == "pending"
@@ -222,7 +216,7 @@ def test_expired_invitation_is_gone_and_listed_expired(user, maildir, clock):
     inv = invite(alice, account, "bob@example.com", "read").json
     token = token_of(wait_for_mail(maildir, "bob@example.com")[0])
 
-    clock.offset = timedelta(hours=168, seconds=1)  # the policy's invitation_ttl_hours
+    clock.advance(hours=168, seconds=1)  # the policy's invitation_ttl_hours
     assert accept(bob, token).status == 410
     assert invitation(alice, account, inv["id"])["status"] == "expired"
     assert inv["id"] in listed(alice, account, "expired")

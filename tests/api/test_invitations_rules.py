@@ -15,9 +15,10 @@ from __future__ import annotations
 import pytest
 
 from tests.support.client import User
+from tests.support.markers import sqlite_only
 from tests.support.membership import SetupDecision
 
-pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+pytestmark = sqlite_only
 
 CONVERT = ("read", "edit", "owner")
 ANYTRACK = ("member_read", "member_edit", "manager", "owner")

@@ -13,12 +13,13 @@ together behind a threading.Barrier (no sleeps).
 
 from __future__ import annotations
 
-import threading
 from functools import partial
 
 import pytest
 
+from tests.support.markers import BACKENDS
 from tests.support.membership import join, members_of
+from tests.support.race import together
 from tests.support.served import served
 
 ROUNDS = 10
@@ -26,29 +27,10 @@ LOWEST = {"convert": "read", "anytrack": "member_read"}
 OWNER = "owner"
 
 
-@pytest.fixture(scope="module", params=["sqlite",
-                                        pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(scope="module", params=BACKENDS)
 def live(request, tmp_path_factory):
     with served(tmp_path_factory.mktemp(f"races-{request.param}"), request.param) as running:
         yield running
-
-
-def together(*calls):
-    """Run every call on its own thread, released at the same moment; their results in order."""
-    barrier = threading.Barrier(len(calls))
-    results = [None] * len(calls)
-
-    def worker(i, call):
-        barrier.wait()
-        results[i] = call()
-
-    threads = [threading.Thread(target=worker, args=(i, c)) for i, c in enumerate(calls)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-        assert not t.is_alive(), "a racing request hung"
-    return results
 
 
 def two_owners(live, policy: str, tag: str) -> tuple[str, object, object]:

@@ -12,12 +12,12 @@ import pytest
 
 pytest.register_assert_rewrite("tests.support.member_rules")
 
+from tests.support.markers import BACKENDS  # noqa: E402
 from tests.support.member_rules import CASES, check  # noqa: E402
 from tests.support.served import served  # noqa: E402
 
 
-@pytest.fixture(scope="module", params=["sqlite",
-                                        pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(scope="module", params=BACKENDS)
 def live(request, tmp_path_factory):
     with served(tmp_path_factory.mktemp(f"rules-{request.param}"), request.param) as running:
         yield running

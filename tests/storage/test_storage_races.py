@@ -15,6 +15,7 @@ import pytest
 from pony.orm import db_session
 
 from rolebook.storage import Conflict, Gone
+from tests.support.markers import postgres_only
 
 ROUNDS = 6
 
@@ -116,15 +117,13 @@ def test_two_accounts_inviting_one_email_at_once(store, new_account, invite, rac
         assert len(live) == 1
 
 
-def test_losing_the_unique_key_race_is_a_conflict(store, backend, new_account, invite,
-                                                  decide):
+@postgres_only
+def test_losing_the_unique_key_race_is_a_conflict(store, new_account, invite, decide):
     """Force the interleaving: account B commits its claim while A is mid-transaction.
 
     Only PostgreSQL lets two writers in at once; SQLite serialises every write
     transaction, so there the check always sees the other claim (tested above).
     """
-    if backend == "sqlite":
-        pytest.skip("SQLite serialises writers: this interleaving cannot happen there")
     first = new_account("alice", single=True)
     second = new_account("zoe", single=True)
     inner = {}

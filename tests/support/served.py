@@ -10,7 +10,7 @@ invitation email round trip, and have every worker see it), and
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 
 from rolebook.storage import Store
@@ -23,9 +23,7 @@ SECRET = "e2e-members-" + "m" * 32
 
 @contextmanager
 def served(tmp_path: Path, backend: str, workers: int = 2, *flags: str) -> Iterator[tuple]:
-    database = postgres.throwaway_database("rolebook_e2e") if backend == "postgres" \
-        else nullcontext(None)
-    with database as name:
+    with postgres.throwaway_for(backend, "rolebook_e2e") as name:
         url = postgres.url(name) if name else f"sqlite:///{tmp_path}/db/rolebook.db"
         server = live.start(tmp_path / "srv", "--workers", str(workers), "--database-url", url,
                             "--jwt-secret", SECRET, "--decision-log", "off", *flags)
