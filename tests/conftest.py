@@ -7,6 +7,8 @@ PostgreSQL database (skipped, with the reason, where no server answers);
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import falcon.testing
 import pytest
 
@@ -42,7 +44,7 @@ def database_url(backend, request, tmp_path) -> str:
 
 @pytest.fixture
 def clock() -> Clock:
-    """Storage's clock for tests that move time (with `services_on`); real time until moved."""
+    """Storage's clock for tests that move time (see fast_mail.py): real time until moved."""
     return Clock()
 
 
@@ -60,6 +62,12 @@ def services(config):
     services.mailer.stop()
     services.decisions.close()
     services.store.close()
+
+
+@pytest.fixture
+def maildir(config) -> Path:
+    """Where the app's default transport delivers invitation mail."""
+    return config.data_path / "mail"
 
 
 @pytest.fixture

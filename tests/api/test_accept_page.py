@@ -20,7 +20,7 @@ import re
 import pytest
 
 from rolebook.storage.errors import NotFound
-from tests.support.clock import services_on
+from tests.support.fast_mail import FAST_MAIL, services_on_clock  # noqa: F401 (a fixture)
 from tests.support.mail import token_of, wait_for_mail
 
 PAGE = "/invitations/accept"
@@ -28,17 +28,7 @@ PAGE = "/invitations/accept"
 
 @pytest.fixture
 def config(config):
-    return config.with_(extra={"mail_poll_seconds": 0.2, "mail_retry_base_seconds": 0.05})
-
-
-@pytest.fixture
-def services(config, clock):
-    yield from services_on(config, clock)
-
-
-@pytest.fixture
-def maildir(config):
-    return config.data_path / "mail"
+    return config.with_(extra=FAST_MAIL)
 
 
 def invite(user, maildir, account_name="Acme", email="bob@example.com", role="edit",

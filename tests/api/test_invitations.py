@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.client import User, in_process
-from tests.support.clock import services_on
+from tests.support.fast_mail import FAST_MAIL, services_on_clock  # noqa: F401 (a fixture)
 from tests.support.mail import accept_link, parts, token_of, wait_for, wait_for_mail
 
 RATE_LIMIT = 8
@@ -29,13 +29,7 @@ RATE_LIMIT = 8
 
 @pytest.fixture
 def config(config):
-    return config.with_(invitations_per_hour=RATE_LIMIT,
-                        extra={"mail_poll_seconds": 0.2, "mail_retry_base_seconds": 0.05})
-
-
-@pytest.fixture
-def services(config, clock):
-    yield from services_on(config, clock)
+    return config.with_(invitations_per_hour=RATE_LIMIT, extra=FAST_MAIL)
 
 
 @pytest.fixture
@@ -56,11 +50,6 @@ def user(client, config, responses):
     def make(sub: str, email: str | None = None, scope: str = "") -> User:
         return User(recording, config, sub, email, scope)
     return make
-
-
-@pytest.fixture
-def maildir(config) -> Path:
-    return config.data_path / "mail"
 
 
 def new_account(owner: User, name: str = "Acme", policy: str = "convert") -> str:

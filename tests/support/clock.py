@@ -1,4 +1,4 @@
-"""Storage's clock under a test's control, and the app's services built on it."""
+"""Storage's clock under a test's control."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from rolebook.api.app import build_services
-from rolebook.storage import Store
 from rolebook.storage.base import utc_now
 
 # Where a standing clock starts: far from real time, so nothing passes by accident.
@@ -50,11 +48,3 @@ class Clock:
                 hook[1]()
         return self.now
 
-
-def services_on(config, clock: Clock):
-    """The app's services with storage on `clock`; a generator for a pytest fixture."""
-    services = build_services(config, Store(config.effective_database_url, clock=clock))
-    yield services
-    services.mailer.stop()
-    services.decisions.close()
-    services.store.close()
