@@ -137,8 +137,8 @@ def test_the_readme_first_session_through_the_generated_client(generated, server
     member, obj = answer.results
     effects = {(r.kind, action): d.effect for r in (member, obj)
                for action, d in r.actions.additional_properties.items()}
-    # SPEC: an editor may manage members except owners (Alice's role, from storage), and may
-    # modify objects.
+    # Convert's rules: an editor may manage members except owners (Alice's role, from
+    # storage), and may modify objects.
     assert effects == {("member", "update_role"): models.Effect.DENY,
                        ("member", "remove"): models.Effect.DENY,
                        ("object", "update"): models.Effect.ALLOW}

@@ -1,7 +1,7 @@
 """The policy rules hold over real HTTP, not only in process.
 
 Members part — contract: against `rolebook serve --workers 2` on a real socket,
-on SQLite and PostgreSQL, every member rule of both SPEC tables and every
+on SQLite and PostgreSQL, every member rule of both products' tables and every
 self-service rule (the same table as tests/api/test_members_rules.py) gives the
 same status, rule id, resulting members and audit event as in process.
 """
