@@ -14,7 +14,7 @@ START = datetime(2030, 1, 1, 12, 0, 0)
 
 
 class Clock:
-    """Time that moves only when a test says so (no sleeping).
+    """Storage's clock, moved on by the test instead of by sleeping.
 
     `Clock()` follows real time, moved on by `advance` (the app around storage, tokens and
     mail keep real time); `Clock(START)` stands still until advanced, for exact arithmetic
@@ -40,11 +40,11 @@ class Clock:
         self._hook = (function, action)
 
     def __call__(self) -> datetime:
-        if self._hook is not None and any(f.function == self._hook[0]
-                                          for f in inspect.stack(context=0)):
+        hook = self._hook
+        if hook is not None and any(f.function == hook[0] for f in inspect.stack(context=0)):
             with self._lock:
                 hook, self._hook = self._hook, None
-            if hook is not None:
+            if hook is not None:  # not taken by another thread meanwhile
                 hook[1]()
         return self.now
 

@@ -13,8 +13,8 @@ def outcomes(*calls: Callable[[], Any], timeout: float = 120.0) -> list[tuple[st
     results: list[tuple[str, Any]] = [("none", None)] * len(calls)
 
     def worker(i: int, call: Callable[[], Any]) -> None:
-        barrier.wait(timeout)
         try:
+            barrier.wait(timeout)
             results[i] = ("ok", call())
         except Exception as e:  # the caller inspects it
             results[i] = ("err", e)
