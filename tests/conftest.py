@@ -1,7 +1,8 @@
-"""Shared fixtures: the app in process on SQLite and PostgreSQL, users with tokens.
+"""Shared fixtures: the database on SQLite and PostgreSQL, the app in process, users with tokens.
 
 `backend` runs a test once on a SQLite file and once on a throw-away
-PostgreSQL database (skipped, with the reason, where no server answers).
+PostgreSQL database (skipped, with the reason, where no server answers);
+`database_url` is that database, empty at the start of each test.
 """
 
 from __future__ import annotations
@@ -15,23 +16,36 @@ from rolebook.api.app import build_services, create_app
 from rolebook.api.config import Config
 from tests.support import postgres
 from tests.support.client import User, in_process
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.support.clock import Clock
+from tests.support.markers import BACKENDS
+from tests.support.policies import REPO
 
 
 @pytest.fixture(scope="session")
-def pg_session_database():
-    with postgres.throwaway_database("rolebook_api") as name:
+def pg_database():
+    """One throw-away PostgreSQL database for the session (a random name: one per xdist worker)."""
+    with postgres.throwaway_database() as name:
         yield name
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request, tmp_path) -> str:
-    if request.param == "sqlite":
+@pytest.fixture(params=BACKENDS)
+def backend(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def database_url(backend, request, tmp_path) -> str:
+    if backend == "sqlite":
         return f"sqlite:///{tmp_path}/db/rolebook.db"
-    name = request.getfixturevalue("pg_session_database")
+    name = request.getfixturevalue("pg_database")
     postgres.reset_schema(name)
     return postgres.url(name)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """Storage's clock for tests that move time (see fast_mail.py): real time until moved."""
+    return Clock()
 
 
 @pytest.fixture
@@ -48,6 +62,12 @@ def services(config):
     services.mailer.stop()
     services.decisions.close()
     services.store.close()
+
+
+@pytest.fixture
+def maildir(config) -> Path:
+    """Where the app's default transport delivers invitation mail."""
+    return config.data_path / "mail"
 
 
 @pytest.fixture

@@ -10,13 +10,12 @@ import argparse
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from rolebook.api.cli import _leaves, build_parser, main
+from tests.support.policies import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text()
 
 

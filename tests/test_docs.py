@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import re
 import tomllib
-from pathlib import Path
 
 import yaml
 
 from rolebook.api import contract
 from rolebook.api.app import routes
 from rolebook.api.config import SETTINGS
+from tests.support.policies import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 README = (REPO / "README.md").read_text()
 OPENAPI = yaml.safe_load((REPO / "openapi.yaml").read_text())
 METHODS = {"get", "post", "put", "patch", "delete"}

@@ -9,12 +9,11 @@ import io
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import rolebook
 from rolebook.engine.check_request import answer
+from tests.support.policies import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text()
 
 

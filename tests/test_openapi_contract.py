@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import yaml
 from openapi_spec_validator import validate
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.support.policies import REPO
+
 OPENAPI = yaml.safe_load((REPO / "openapi.yaml").read_text())
 METHODS = {"get", "put", "post", "patch", "delete", "head", "options", "trace"}
 

@@ -17,12 +17,11 @@ import hashlib
 import html
 import re
 from dataclasses import replace
-from datetime import timedelta
 
 import pytest
 
 from rolebook.storage.errors import NotFound
-from tests.support.clock import Clock, services_on
+from tests.support.fast_mail import FAST_MAIL, services_on_clock  # noqa: F401 (a fixture)
 from tests.support.mail import token_of, wait_for_mail
 
 PAGE = "/invitations/accept"
@@ -30,22 +29,7 @@ PAGE = "/invitations/accept"
 
 @pytest.fixture
 def config(config):
-    return replace(config, extra={"mail_poll_seconds": 0.2, "mail_retry_base_seconds": 0.05})
-
-
-@pytest.fixture
-def clock():
-    return Clock()
-
-
-@pytest.fixture
-def services(config, clock):
-    yield from services_on(config, clock)
-
-
-@pytest.fixture
-def maildir(config):
-    return config.data_path / "mail"
+    return replace(config, extra=FAST_MAIL)
 
 
 def invite(user, maildir, account_name="Acme", email="bob@example.com", role="edit",
@@ -165,7 +149,7 @@ def test_withdrawn_and_expired_invitations_are_410_html(client, user, maildir, c
                          {"email": "carol@example.com", "role": "read"})
     assert created.status == 201
     carol_token = token_of(wait_for_mail(maildir, "carol@example.com")[0])
-    clock.offset = timedelta(days=365)
+    clock.advance(days=365)
     expired = page(client, carol_token)
     assert expired.status_code == 410
     assert "This invitation has expired" in expired.text and "<strong>read</strong>" in expired.text

@@ -16,9 +16,9 @@ import falcon.testing
 import pytest
 
 from rolebook.api.app import build_services, create_app
-from tests.conftest import REPO
 from tests.support.client import User, in_process
 from tests.support.markers import sqlite_only
+from tests.support.policies import REPO
 
 
 def test_create_and_read_account(user):

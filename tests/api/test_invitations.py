@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from tests.support.client import User, in_process
-from tests.support.clock import Clock, services_on
+from tests.support.fast_mail import FAST_MAIL, services_on_clock  # noqa: F401 (a fixture)
 from tests.support.mail import accept_link, parts, token_of, wait_for, wait_for_mail
 
 RATE_LIMIT = 8
@@ -31,18 +30,7 @@ RATE_LIMIT = 8
 
 @pytest.fixture
 def config(config):
-    return replace(config, invitations_per_hour=RATE_LIMIT,
-                   extra={"mail_poll_seconds": 0.2, "mail_retry_base_seconds": 0.05})
-
-
-@pytest.fixture
-def clock():
-    return Clock()
-
-
-@pytest.fixture
-def services(config, clock):
-    yield from services_on(config, clock)
+    return replace(config, invitations_per_hour=RATE_LIMIT, extra=FAST_MAIL)
 
 
 @pytest.fixture
@@ -63,11 +51,6 @@ def user(client, config, responses):
     def make(sub: str, email: str | None = None, scope: str = "") -> User:
         return User(recording, config, sub, email, scope)
     return make
-
-
-@pytest.fixture
-def maildir(config) -> Path:
-    return config.data_path / "mail"
 
 
 def new_account(owner: User, name: str = "Acme", policy: str = "convert") -> str:
@@ -201,7 +184,7 @@ def test_resend_replaces_the_token_and_the_expiry(user, maildir, clock):
     inv = invite(alice, account, "bob@example.com", "edit").json
     old = token_of(wait_for_mail(maildir, "bob@example.com")[0])
 
-    clock.offset = timedelta(hours=1)
+    clock.advance(hours=1)
     resent = alice.post(f"/v1/accounts/{account}/invitations/{inv['id']}/resend")
     assert resent.status == 200, resent.json
     assert resent.json["id"] == inv["id"] and resent.json["status"] == "pending"
@@ -223,7 +206,7 @@ def test_expired_invitation_is_gone_and_listed_expired(user, maildir, clock):
     inv = invite(alice, account, "bob@example.com", "read").json
     token = token_of(wait_for_mail(maildir, "bob@example.com")[0])
 
-    clock.offset = timedelta(hours=168, seconds=1)  # the policy's invitation_ttl_hours
+    clock.advance(hours=168, seconds=1)  # the policy's invitation_ttl_hours
     assert accept(bob, token).status == 410
     assert invitation(alice, account, inv["id"])["status"] == "expired"
     assert inv["id"] in listed(alice, account, "expired")

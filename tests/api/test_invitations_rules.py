@@ -1,13 +1,14 @@
-"""Every invitation rule of both SPEC tables, asked through HTTP.
+"""Every invitation rule of both products' permission tables, asked through HTTP.
 
-Contract protected (SPEC, Convert and AnyTrack tables): who may invite whom
+Contract protected (the Convert and AnyTrack permission tables): who may invite whom
 with which role, resend and revoke which invitation, and list or view them.
 Convert: read cannot invite; edit invites up to edit, never owner, and
 revokes any invitation but an owner's; owner does everything. AnyTrack:
 member_read and member_edit cannot manage (or even see) invitations; a
 manager manages every invitation except those granting owner; owner does
 everything. A denial is 403 naming the policy's rule; nothing is created.
-The cells are written out here from the SPEC, not read from the policy files.
+The cells are written out here from the products' tables (as listed above), not read
+from the policy files, so a policy edit that changes one fails here.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from dataclasses import replace
 import pytest
 
 from tests.support.client import User
+from tests.support.markers import sqlite_only
 from tests.support.membership import SetupDecision
 
-pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+pytestmark = sqlite_only
 
 CONVERT = ("read", "edit", "owner")
 ANYTRACK = ("member_read", "member_edit", "manager", "owner")

@@ -11,20 +11,20 @@ does not kill the sender thread; `stop()` ends the thread and is idempotent.
 
 from __future__ import annotations
 
-import inspect
 import threading
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-import pytest
 from pony.orm import db_session
 from prometheus_client.parser import text_string_to_metric_families
 
 from rolebook.api.mail.sender import OutboxSender
 from rolebook.api.metrics import Metrics, OutboxBacklog
 from rolebook.storage import Store
-from rolebook.storage.base import iso, utc_now
+from rolebook.storage.base import iso
 from rolebook.storage.invitations import hash_token
+from tests.support.clock import START, Clock
 from tests.support.mail import wait_for
+from tests.support.markers import postgres_only, sqlite_only
 from tests.support.membership import SetupDecision
 
 
@@ -40,14 +40,6 @@ class Recorder:
                 self.failures -= 1
                 raise ConnectionRefusedError("no server")
             self.sent.append(message)
-
-
-class FrozenClock:
-    def __init__(self):
-        self.now = datetime(2030, 1, 1, 12, 0, 0)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def queue_invitations(store: Store, count: int) -> tuple[str, list[str]]:
@@ -69,7 +61,7 @@ def test_backoff_doubles_from_the_base_and_is_capped():
 
 
 def test_failed_delivery_is_retried_on_schedule(database_url):
-    clock = FrozenClock()
+    clock = Clock(START)
     store = Store(database_url, clock=clock)
     try:
         account, [inv_id] = queue_invitations(store, 1)
@@ -82,15 +74,15 @@ def test_failed_delivery_is_retried_on_schedule(database_url):
         assert "no server" in inv["last_error"]
         assert sender.deliver_due() == 0  # not due yet
 
-        clock.now += timedelta(seconds=9)
+        clock.advance(seconds=9)
         assert sender.deliver_due() == 0
-        clock.now += timedelta(seconds=1)
+        clock.advance(seconds=1)
         assert sender.deliver_due() == 1  # attempt 2 fails: next in 20 s
         [row] = store.outbox.due(now=clock.now + timedelta(seconds=20), limit=10)
         assert row["next_attempt_at"] == iso(clock.now + timedelta(seconds=20))
         assert row["attempts"] == 2
 
-        clock.now += timedelta(seconds=200)  # past that lease too
+        clock.advance(seconds=200)  # past that lease too
         assert sender.deliver_due() == 1  # attempt 3 succeeds
         inv = store.invitations.get(account, inv_id)
         assert (inv["delivery_status"], inv["delivery_attempts"]) == ("sent", 3)
@@ -144,7 +136,7 @@ def test_a_batch_that_outlasts_its_lease_sends_nothing_twice(database_url):
     """Sender A claims three rows under a 60 s lease; each send takes 40 s, so while A sends
     the second (renewed before it), the third's lease has run out and sender B claims and
     delivers it. A asks before its third send and leaves that row to B."""
-    clock = FrozenClock()
+    clock = Clock(START)
     stores = [Store(database_url, clock=clock), Store(database_url, clock=clock)]
     try:
         account, ids = queue_invitations(stores[0], 3)
@@ -160,7 +152,7 @@ def test_a_batch_that_outlasts_its_lease_sends_nothing_twice(database_url):
             assert (inv["delivery_status"], inv["delivery_attempts"]) == ("sent", 1)
         claims = [stores[0].outbox.get(n)["claimed_by"] for n in (1, 2, 3)]
         assert claims == [a.claimer, a.claimer, b.claimer]
-        clock.now += timedelta(seconds=600)
+        clock.advance(seconds=600)
         assert a.deliver_due() == b.deliver_due() == 0
     finally:
         for store in stores:
@@ -168,12 +160,12 @@ def test_a_batch_that_outlasts_its_lease_sends_nothing_twice(database_url):
 
 
 def test_a_late_outcome_of_a_lost_claim_does_not_undo_the_new_claimants(database_url):
-    clock = FrozenClock()
+    clock = Clock(START)
     store = Store(database_url, clock=clock)
     try:
         account, [inv_id] = queue_invitations(store, 1)
         [first] = store.outbox.due(lease_seconds=60, claimer="host-a:1:aa")
-        clock.now += timedelta(seconds=61)
+        clock.advance(seconds=61)
         [second] = store.outbox.due(lease_seconds=60, claimer="host-b:2:bb")
         assert first["id"] == second["id"]
         assert not store.outbox.renew(first["id"], "host-a:1:aa")
@@ -247,7 +239,7 @@ def test_a_lost_race_while_recording_the_outcome_is_retried():
     assert (outbox.marks, outbox.sent, len(transport.sent)) == (2, [1], 1)
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@sqlite_only
 def test_stop_leaves_unsent_mail_for_later(database_url):
     store = Store(database_url)
     try:
@@ -261,28 +253,14 @@ def test_stop_leaves_unsent_mail_for_later(database_url):
         store.close()
 
 
-class HookedClock:
-    """Storage's clock; runs `hook` once, from inside the first `_audit` that asks the time."""
-
-    def __init__(self):
-        self.hook = None
-
-    def __call__(self) -> datetime:
-        if self.hook is not None and any(f.function == "_audit" for f in inspect.stack()):
-            hook, self.hook = self.hook, None
-            hook()
-        return utc_now()
-
-
-@pytest.mark.postgres
-@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+@postgres_only
 def test_mail_marked_sent_mid_accept_does_not_fail_the_accept(database_url):
     """The sender records a delivery while an accept is between its reads and its commit.
 
     Only PostgreSQL lets these interleave (SQLite serialises writers). While the
     delivery columns took part in Pony's optimistic checks, the accept failed with 409.
     """
-    clock = HookedClock()
+    clock = Clock()
     store = Store(database_url, clock=clock)
     try:
         account, [inv_id] = queue_invitations(store, 1)
@@ -298,7 +276,7 @@ def test_mail_marked_sent_mid_accept_does_not_fail_the_accept(database_url):
             thread.start()
             thread.join(timeout=20)
 
-        clock.hook = mark_from_another_connection
+        clock.call_once_inside("_audit", mark_from_another_connection)
         result = store.invitations.accept(token, "p0", "p0@example.com")
         assert marked == [True], "the sender ran inside the accept"
         assert result["invitation"]["status"] == "accepted"
@@ -309,7 +287,7 @@ def test_mail_marked_sent_mid_accept_does_not_fail_the_accept(database_url):
 
 
 def test_metrics_report_the_backlog_from_the_database_and_each_outcome(database_url):
-    clock = FrozenClock()
+    clock = Clock(START)
     store = Store(database_url, clock=clock)
     metrics = Metrics()
     metrics.scraped.append(OutboxBacklog(store.outbox))
@@ -320,7 +298,7 @@ def test_metrics_report_the_backlog_from_the_database_and_each_outcome(database_
                 for s in f.samples}
     try:
         queue_invitations(store, 2)
-        clock.now += timedelta(seconds=90)
+        clock.advance(seconds=90)
         before = scraped()
         assert before[("rolebook_outbox_queued", ())] == 2
         assert before[("rolebook_outbox_oldest_pending_age_seconds", ())] == 90

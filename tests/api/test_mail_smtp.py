@@ -23,8 +23,9 @@ from aiosmtpd.smtp import AuthResult
 from tests.support.client import User
 from tests.support.live import free_port
 from tests.support.mail import parts, token_of, wait_for
+from tests.support.markers import sqlite_only
 
-pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+pytestmark = sqlite_only
 
 
 class Sink:

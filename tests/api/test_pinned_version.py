@@ -4,15 +4,13 @@ answers 503 naming the policy version (the caller did nothing wrong), never 400.
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import falcon.testing
 
 from rolebook.api.app import build_services, create_app
 from rolebook.api.config import Config
 from tests.support.client import User, in_process
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.policies import REPO
 
 
 def test_a_pinned_version_this_replica_lacks_is_503_everywhere(tmp_path):

@@ -16,7 +16,6 @@ import time
 from dataclasses import replace
 
 import falcon.testing
-import psycopg2
 import pytest
 
 from rolebook.api.app import build_services, create_app
@@ -24,11 +23,11 @@ from rolebook.api.cli import main
 from rolebook.engine import load_snapshot
 from rolebook.storage import Store
 from rolebook.storage.policies import CHANNEL, FLEET, VersionChanged
-from tests.conftest import REPO
+from tests.support import postgres
 from tests.support.client import User, in_process
+from tests.support.markers import postgres_only
+from tests.support.policies import REPO
 
-ON_POSTGRESQL = pytest.mark.parametrize(  # notifications exist on PostgreSQL only
-    "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
 FOLLOW_SECONDS = 1.5  # the feed's promise is 1 s (SQLite poll); PostgreSQL is faster
 
 
@@ -206,14 +205,13 @@ def test_a_version_that_cannot_be_built_leaves_the_set_serving_and_says_so(repli
     assert "the previous policies still serve" in ready["warnings"][0]
 
 
-@ON_POSTGRESQL
+@postgres_only  # notifications exist on PostgreSQL only
 def test_an_unexpected_notification_is_logged_and_ignored(replica, store, caplog):
     until(replica.policies._feed.connected.is_set)
     serving = replica.policies.snapshot
     name = replica.config.effective_database_url.rsplit("/", 1)[1]
     with caplog.at_level(logging.WARNING, "rolebook.storage.policies"):
-        conn = psycopg2.connect(dbname=name, host="127.0.0.1", user="postgres")
-        conn.autocommit = True
+        conn = postgres.connect(name)
         with conn.cursor() as cur:
             cur.execute("SELECT pg_notify(%s, %s)", (CHANNEL, "not json"))
         conn.close()
@@ -221,14 +219,13 @@ def test_an_unexpected_notification_is_logged_and_ignored(replica, store, caplog
     assert replica.policies.snapshot is serving and replica.policies.last_error is None
 
 
-@ON_POSTGRESQL
+@postgres_only  # notifications exist on PostgreSQL only
 def test_a_dropped_listening_connection_reconnects_and_misses_nothing(
         replica, store, tmp_path, caplog):
     feed = replica.policies._feed
     until(feed.connected.is_set)
     name = replica.config.effective_database_url.rsplit("/", 1)[1]
-    conn = psycopg2.connect(dbname=name, host="127.0.0.1", user="postgres")
-    conn.autocommit = True
+    conn = postgres.connect(name)
     with caplog.at_level(logging.WARNING, "rolebook.storage.policies"):
         with conn.cursor() as cur:
             cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"

@@ -17,8 +17,8 @@ import schemathesis
 from rolebook.api.app import build_services, create_app
 from rolebook.api.auth import mint
 from rolebook.api.config import Config
+from tests.support.policies import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 DATA = Path(tempfile.mkdtemp(prefix="rolebook-schemathesis-"))
 CONFIG = Config(data_dir=str(DATA), policy_dir=str(REPO / "policies"),
                 jwt_secret="schemathesis-" + "s" * 32, decision_log="off",

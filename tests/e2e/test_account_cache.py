@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.markers import BACKENDS
 from tests.support.membership import join
 from tests.support.served import served
 
 ASKS = 24  # new connections per step; SO_REUSEPORT spreads them over both workers
 
 
-@pytest.fixture(scope="module", params=["sqlite",
-                                        pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(scope="module", params=BACKENDS)
 def live(request, tmp_path_factory):
     with served(tmp_path_factory.mktemp(f"cache-{request.param}"), request.param, 2,
                 "--account-cache", "on") as running:

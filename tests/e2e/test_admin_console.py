@@ -23,9 +23,9 @@ from rolebook.api.config import Config
 from tests.support import live
 from tests.support.browser import WAIT_SECONDS, assert_png
 from tests.support.client import User, over_http
+from tests.support.policies import REPO
 
 SECRET = "e2e-console-" + "c" * 32
-REPO = Path(__file__).resolve().parents[2]
 V1_DELETE = "      - name: editors-change-objects\n        actions: [create, update, delete]"
 V2_DELETE = ("      - name: owners-delete-objects\n        actions: [delete]\n"
              "        effect: allow\n        min_role: owner\n"

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 import typing
-from pathlib import Path
 
 import falcon
 import falcon.testing
@@ -38,8 +37,8 @@ from rolebook.client import (
 from tests.support import live
 from tests.support.client import over_http
 from tests.support.mail import token_of, wait_for_mail
+from tests.support.policies import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 SECRET = "e2e-client-" + "c" * 32
 FLAGS = ("--workers", "1", "--jwt-secret", SECRET, "--decision-log", "off")
 

@@ -19,7 +19,8 @@ import pytest
 
 from tests.support import processes
 from tests.support.mail import messages_to, read_maildir, token_of, wait_for
-from tests.support.served import fleet, together
+from tests.support.race import together
+from tests.support.served import fleet
 
 pytestmark = pytest.mark.postgres
 REPLICAS = 3

@@ -14,7 +14,6 @@ from __future__ import annotations
 import importlib
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
@@ -23,11 +22,11 @@ from rolebook.api.auth import mint
 from rolebook.api.config import Config
 from tests.support import live
 from tests.support.mail import token_of, wait_for_mail
+from tests.support.policies import REPO
 
 pytest.importorskip("openapi_python_client", reason="openapi-python-client is not installed "
                     "(it is in the `test` extra: pip install -e '.[test]')")
 
-REPO = Path(__file__).resolve().parents[2]
 SECRET = "e2e-generated-client-" + "s" * 32
 PACKAGE = "rolebook_generated_client"
 
@@ -138,8 +137,8 @@ def test_the_readme_first_session_through_the_generated_client(generated, server
     member, obj = answer.results
     effects = {(r.kind, action): d.effect for r in (member, obj)
                for action, d in r.actions.additional_properties.items()}
-    # SPEC: an editor may manage members except owners (Alice's role, from storage), and may
-    # modify objects.
+    # Convert's rules: an editor may manage members except owners (Alice's role, from
+    # storage), and may modify objects.
     assert effects == {("member", "update_role"): models.Effect.DENY,
                        ("member", "remove"): models.Effect.DENY,
                        ("object", "update"): models.Effect.ALLOW}

@@ -6,6 +6,7 @@ server's key; the first `/v1/check` answers."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import urllib.request
@@ -15,8 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import live
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.policies import REPO
 
 
 @pytest.fixture(scope="module")
@@ -24,8 +24,13 @@ def installed(tmp_path_factory) -> Path:
     """A fresh venv holding only the wheel; its dependencies come from the test venv's
     site-packages through a path file, so nothing is downloaded and our checkout stays unseen."""
     root = tmp_path_factory.mktemp("installed")
+    # Built from a copy: setuptools writes build/ and *.egg-info beside the sources, and the
+    # checkout is shared with other test processes.
+    source = root / "source"
+    shutil.copytree(REPO, source, symlinks=True, ignore=shutil.ignore_patterns(
+        ".*", "var", "build", "*.egg-info", "__pycache__", "bench"))
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w",
-                            str(root / "dist"), str(REPO)], capture_output=True, text=True,
+                            str(root / "dist"), str(source)], capture_output=True, text=True,
                            timeout=300)
     if built.returncode:
         pytest.fail(f"building the wheel failed:\n{built.stderr[-3000:]}")

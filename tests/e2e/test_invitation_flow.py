@@ -11,29 +11,28 @@ where no PostgreSQL answers).
 
 from __future__ import annotations
 
-import threading
+from functools import partial
 
 import pytest
 
 from tests.support import live, postgres
 from tests.support.client import users_of
 from tests.support.mail import accept_link, token_of, wait_for_mail
+from tests.support.markers import BACKENDS
+from tests.support.race import together
 
 SECRET = "e2e-invitations-" + "s" * 32
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=BACKENDS)
 def server(request, tmp_path):
     flags = ["--workers", "2", "--jwt-secret", SECRET, "--decision-log", "off"]
-    if request.param == "postgres":
-        with postgres.throwaway_database("rolebook_e2e_inv") as name:
-            srv = live.start(tmp_path / "var", *flags, "--database-url", postgres.url(name))
-            yield srv
-            srv.stop()
-        return
-    srv = live.start(tmp_path / "var", *flags)
-    yield srv
-    srv.stop()
+    with postgres.throwaway_for(request.param, "rolebook_e2e_inv") as name:
+        if name:
+            flags += ["--database-url", postgres.url(name)]
+        srv = live.start(tmp_path / "var", *flags)
+        yield srv
+        srv.stop()
 
 
 @pytest.fixture
@@ -72,17 +71,9 @@ def test_two_simultaneous_accepts_of_one_token(server, user):
         token = token_of(wait_for_mail(server.data_dir / "mail", email, timeout=30)[0])
         # Two sessions of the same invitee (one user id), both clicking the link at once.
         racers = [user(f"racer{i}", email), user(f"racer{i}", email)]
-        barrier, statuses = threading.Barrier(2), [None, None]
-
-        def race(n: int, racers=racers, token=token, barrier=barrier, statuses=statuses):
-            barrier.wait(timeout=10)
-            statuses[n] = racers[n].post("/v1/invitations/accept", {"token": token}).status
-
-        threads = [threading.Thread(target=race, args=(n,)) for n in range(2)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=60)
+        answers = together(*[partial(racer.post, "/v1/invitations/accept", {"token": token})
+                             for racer in racers])
+        statuses = [answer.status for answer in answers]
         assert sorted(statuses) in ([200, 409], [200, 410]), (i, statuses)
 
     members = alice.get(f"/v1/accounts/{account}/members?limit=200").json["items"]

@@ -19,8 +19,10 @@ from functools import partial
 
 import pytest
 
+from tests.support.markers import BACKENDS
 from tests.support.membership import join, members_of
-from tests.support.served import fleet, together
+from tests.support.race import together
+from tests.support.served import fleet
 
 REPLICAS = {"sqlite": 1, "postgres": 3}
 DEMOTION_ROUNDS = {"sqlite": 10, "postgres": 50}
@@ -29,8 +31,7 @@ LOWEST = {"convert": "read", "anytrack": "member_read"}
 OWNER = "owner"
 
 
-@pytest.fixture(scope="module", params=["sqlite",
-                                        pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(scope="module", params=BACKENDS)
 def live(request, tmp_path_factory):
     with fleet(tmp_path_factory.mktemp(f"races-{request.param}"), request.param,
                REPLICAS[request.param]) as running:

@@ -13,6 +13,7 @@ import pytest
 from tests.support import live, postgres
 from tests.support.client import User, over_http
 from tests.support.mail import wait_for
+from tests.support.markers import BACKENDS
 
 pytest.importorskip("opentelemetry.sdk", reason="the otel extra is not installed: "
                     "pip install -e '.[otel]'")
@@ -58,19 +59,15 @@ class Receiver:
         return [s for s in self.spans if s.trace_id.hex() == trace_id]
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=BACKENDS)
 def traced(request, tmp_path):
     receiver = Receiver()
     env = {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url, "OTEL_BSP_SCHEDULE_DELAY": "50",
            "OTEL_SERVICE_NAME": "rolebook-test"}
     flags = ["--workers", "1", "--jwt-secret", SECRET]
-    if request.param == "postgres":
-        with postgres.throwaway_database("rolebook_trace") as name:
-            srv = live.start(tmp_path / "var", *flags, "--database-url", postgres.url(name),
-                             env=env)
-            yield srv, receiver
-            srv.stop()
-    else:
+    with postgres.throwaway_for(request.param, "rolebook_trace") as name:
+        if name:
+            flags += ["--database-url", postgres.url(name)]
         srv = live.start(tmp_path / "var", *flags, env=env)
         yield srv, receiver
         srv.stop()

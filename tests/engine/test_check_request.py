@@ -7,10 +7,10 @@ from __future__ import annotations
 import orjson
 import pytest
 import yaml
-from conftest import ROOT
 
 from rolebook.api.contract import validator
 from rolebook.engine.check_request import CheckRequestError, answer, schema, validate
+from tests.support.policies import REPO
 
 BODY = {"principal": {"id": "u_7", "role": "edit"}, "account_id": "acc_3",
         "policy": "convert", "policy_version": 1,
@@ -86,7 +86,7 @@ def test_a_bad_body_names_its_field(snapshot, body, field):
 
 def test_the_engine_schema_is_the_one_openapi_publishes():
     """openapi.yaml (validated by the HTTP path) and the engine's schema (offline) agree."""
-    doc = yaml.safe_load((ROOT / "openapi.yaml").read_text())
+    doc = yaml.safe_load((REPO / "openapi.yaml").read_text())
     components = doc["components"]["schemas"]
 
     def inline(node):

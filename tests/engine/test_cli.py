@@ -11,9 +11,9 @@ import subprocess
 import sys
 
 import pytest
-from conftest import POLICY_DIR, ROOT
 
 from rolebook.api.cli import main
+from tests.support.policies import POLICY_DIR, REPO
 
 DIR = ["--policy-dir", str(POLICY_DIR)]
 
@@ -182,7 +182,7 @@ def test_check_missing_file(capsys, tmp_path):
 
 
 def test_the_module_entry_point_runs_in_a_subprocess(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "ROLEBOOK_POLICY_DIR": str(POLICY_DIR)}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "ROLEBOOK_POLICY_DIR": str(POLICY_DIR)}
     done = subprocess.run([sys.executable, "-m", "rolebook", "check", "-"], cwd=tmp_path, env=env,
                           input=json.dumps(CONVERT_CHECK) + "\n", capture_output=True,
                           text=True, timeout=60, check=False)

@@ -10,13 +10,13 @@ equal to `Plan.evaluate`'s (effect, rule, reason, conflict).
 from __future__ import annotations
 
 import pytest
-from conftest import POLICY_DIR
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rolebook.engine import load_snapshot
 from rolebook.engine.compiler import compile_policy
 from rolebook.engine.loader import Source
+from tests.support.policies import POLICY_DIR
 
 POLICIES = load_snapshot(POLICY_DIR).all()
 CONDITIONAL = [(policy, key) for policy in POLICIES for key, plan in policy.plans.items()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import falcon.testing
 import pytest
@@ -16,15 +15,14 @@ from rolebook.api.app import build_services, create_app
 from rolebook.api.cli import main
 from rolebook.api.config import Config
 from tests.support.client import User, in_process
-
-ROOT_POLICIES = Path(__file__).resolve().parents[2] / "policies"
+from tests.support.policies import POLICY_DIR
 
 
 @pytest.fixture
 def candidate_dir(tmp_path):
     """The shipped policies plus convert@2, in which only owners may delete objects."""
     target = tmp_path / "policies"
-    shutil.copytree(ROOT_POLICIES, target)
+    shutil.copytree(POLICY_DIR, target)
     text = (target / "convert" / "v1.yaml").read_text()
     text = text.replace("version: 1\n", "version: 2\n", 1).replace(
         "      - name: editors-change-objects\n        actions: [create, update, delete]",
@@ -38,7 +36,7 @@ def candidate_dir(tmp_path):
 @pytest.fixture
 def logged(tmp_path):
     """A decision log written by a real service on convert@1 (pinned), as traffic makes it."""
-    config = Config(data_dir=str(tmp_path / "var"), policy_dir=str(ROOT_POLICIES),
+    config = Config(data_dir=str(tmp_path / "var"), policy_dir=str(POLICY_DIR),
                     jwt_secret="impact-" + "i" * 40, pin="convert@1")
     services = build_services(config)
     client = falcon.testing.TestClient(create_app(config, services))

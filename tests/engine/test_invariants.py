@@ -5,11 +5,11 @@ own rank, and the only owner can neither leave, be removed, nor step down."""
 from __future__ import annotations
 
 import pytest
-from conftest import POLICY_DIR
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rolebook.engine import load_snapshot
+from tests.support.policies import POLICY_DIR
 
 POLICIES = load_snapshot(POLICY_DIR).all()
 MEMBER_FACTS = ("target_user_id", "target_role", "new_role", "owner_count", "is_self")

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import json
 
-from conftest import CONVERT
-
 from rolebook.api.cli import main
 from rolebook.engine import load_snapshot, matrix
 from rolebook.engine.diff import diff
+from tests.support.policies import CONVERT
 
 
 def row(table, kind, action):

@@ -10,11 +10,12 @@ import re
 from pathlib import Path
 
 import yaml
-from conftest import POLICY_DIR, ROOT
+
+from tests.support.policies import POLICY_DIR, REPO
 
 PACKAGES = ("engine", "api", "storage", "rolebook")
-# SPEC.md fixes `--default-policy`'s default as the Convert policy; the settings registry is the
-# one place allowed to say so (and to give an example of --pin).
+# `--default-policy` defaults to the Convert policy (README, settings table); the settings
+# registry is the one place allowed to say so (and to give an example of --pin).
 ALLOWED = {("api/config.py", "convert"), ("api/config.py", "anytrack")}
 
 
@@ -49,7 +50,7 @@ def identifiers(node: ast.AST) -> list[str]:
     return []
 
 
-def findings(path: Path, products: set[str], roles: set[str], root: Path = ROOT) -> list[str]:
+def findings(path: Path, products: set[str], roles: set[str], root: Path = REPO) -> list[str]:
     tree = ast.parse(path.read_text(), str(path))
     skip = docstrings(tree)
     names = products | roles
@@ -75,7 +76,7 @@ def test_the_names_are_taken_from_the_policies():
 
 def test_no_python_names_a_shipped_role_or_product():
     products, roles = shipped_names()
-    files = [f for pkg in PACKAGES for f in sorted((ROOT / pkg).rglob("*.py"))]
+    files = [f for pkg in PACKAGES for f in sorted((REPO / pkg).rglob("*.py"))]
     assert files
     problems = [hit for f in files for hit in findings(f, products, roles)]
     assert problems == []

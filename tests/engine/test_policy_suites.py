@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections import defaultdict
 
 import pytest
-from conftest import POLICY_DIR
 
 from rolebook.engine import matrix, testing
+from tests.support.policies import POLICY_DIR
 
 SUITES = testing.locate(POLICY_DIR)[1]
 

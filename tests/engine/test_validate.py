@@ -3,9 +3,8 @@ column, JSON path, plain message, stage), and the semantic errors a schema canno
 
 from __future__ import annotations
 
-from conftest import CONVERT, edited, problems_of
-
 from rolebook.engine import build
+from tests.support.policies import CONVERT, edited, problems_of
 
 
 def line_of(text: str, needle: str, nth: int = 1) -> int:

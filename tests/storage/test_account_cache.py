@@ -15,7 +15,7 @@ import pytest
 
 from rolebook.storage import NotFound, Store
 from rolebook.storage.account_cache import STAMPS_FILE, AccountCache, Stamps
-from tests.storage.conftest import OWNER, decide
+from tests.support.storage_policy import OWNER, decide
 
 
 @pytest.fixture
@@ -24,17 +24,17 @@ def stamps_path(tmp_path):
 
 
 @pytest.fixture
-def store(store_url, clock, stamps_path):
+def store(database_url, clock, stamps_path):
     """The worker under test: a Store whose cache maps the shared stamps file."""
-    s = Store(store_url, clock=clock, cache=AccountCache(Stamps(stamps_path)))
+    s = Store(database_url, clock=clock, cache=AccountCache(Stamps(stamps_path)))
     yield s
     s.close()
 
 
 @pytest.fixture
-def other(store_url, clock, stamps_path):
+def other(database_url, clock, stamps_path):
     """Another worker on the same database and stamps file, with a cache of its own."""
-    s = Store(store_url, clock=clock, cache=AccountCache(Stamps(stamps_path)))
+    s = Store(database_url, clock=clock, cache=AccountCache(Stamps(stamps_path)))
     yield s
     s.close()
 
@@ -120,8 +120,8 @@ def test_holds_at_most_its_size_dropping_the_least_recently_used(tmp_path):
     assert len(cache._entries) == 2
 
 
-def test_without_a_cache_every_read_goes_to_the_database(store_url, clock, new_account, join):
-    plain = Store(store_url, clock=clock)
+def test_without_a_cache_every_read_goes_to_the_database(database_url, clock, new_account, join):
+    plain = Store(database_url, clock=clock)
     try:
         account = new_account("alice")
         assert plain.accounts.cache is None

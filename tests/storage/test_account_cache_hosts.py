@@ -12,24 +12,17 @@ import logging
 import statistics
 import time
 
-import psycopg2
 import pytest
 
 from rolebook.storage import Store
 from rolebook.storage.account_cache import AccountCache, Stamps
-from tests.storage.conftest import OWNER, decide, make_message
+from tests.support import postgres
 from tests.support.mail import wait_for
+from tests.support.markers import postgres_only
+from tests.support.storage_policy import OWNER, decide, make_message
 
-pytestmark = pytest.mark.postgres
+pytestmark = postgres_only
 CHANGES = 200
-
-
-@pytest.fixture
-def pg_url(pg_database):
-    from tests.support import postgres
-
-    postgres.reset_schema(pg_database)
-    return f"postgresql://postgres@127.0.0.1:5432/{pg_database}"
 
 
 def host(url, clock, tmp_path, name):
@@ -38,8 +31,8 @@ def host(url, clock, tmp_path, name):
 
 
 @pytest.fixture
-def hosts(pg_url, clock, tmp_path):
-    a, b = host(pg_url, clock, tmp_path, "a"), host(pg_url, clock, tmp_path, "b")
+def hosts(database_url, clock, tmp_path):
+    a, b = host(database_url, clock, tmp_path, "a"), host(database_url, clock, tmp_path, "b")
     assert a.listener is not None and b.listener is not None
     wait_for(lambda: a.accounts.cache.trusted and b.accounts.cache.trusted, 10,
              "both listeners connected")
@@ -82,8 +75,7 @@ def test_a_cache_whose_listener_dropped_is_not_used_until_reconnected_and_empty(
     b.accounts.access(account["id"], "olga")
     assert b.accounts.cache._entries
     epoch = b.accounts.cache._epoch
-    conn = psycopg2.connect(dbname=pg_database, host="127.0.0.1", user="postgres")
-    conn.autocommit = True
+    conn = postgres.connect(pg_database)
     with conn.cursor() as cur:
         cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
                     "application_name = 'rolebook account feed' AND datname = %s",
@@ -101,8 +93,7 @@ def test_a_cache_whose_listener_dropped_is_not_used_until_reconnected_and_empty(
 
 def test_a_payload_that_is_no_account_id_is_logged_and_ignored(hosts, pg_database, caplog):
     _, b = hosts
-    conn = psycopg2.connect(dbname=pg_database, host="127.0.0.1", user="postgres")
-    conn.autocommit = True
+    conn = postgres.connect(pg_database)
     with caplog.at_level(logging.WARNING, "rolebook.storage"):
         with conn.cursor() as cur:
             cur.execute("SELECT pg_notify('rolebook_accounts', %s)", ("x" * 500,))

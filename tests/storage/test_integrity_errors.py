@@ -17,8 +17,8 @@ from rolebook.storage.errors import IntegrityFault
 from tests.support.schema import add_unfilled_column
 
 
-def test_a_column_the_code_does_not_fill_is_a_fault_not_a_race(store, store_url, caplog):
-    add_unfilled_column(store_url)
+def test_a_column_the_code_does_not_fill_is_a_fault_not_a_race(store, database_url, caplog):
+    add_unfilled_column(database_url)
     for _ in range(2):  # the same answer however often the client retries
         with caplog.at_level(logging.ERROR, logger="rolebook.storage"), \
                 pytest.raises(IntegrityFault) as fault:

@@ -42,24 +42,24 @@ def test_steps_are_numbered_from_one_without_gaps():
     assert len({step.name for step in STEPS}) == len(STEPS)
 
 
-def test_an_earlier_builds_database_keeps_every_row_and_loses_the_old_index(store_url):
-    legacy = previous_schema(store_url)
+def test_an_earlier_builds_database_keeps_every_row_and_loses_the_old_index(database_url):
+    legacy = previous_schema(database_url)
     account_ids = fill(legacy)
     legacy.disconnect()
-    before = rows(store_url)
+    before = rows(database_url)
     assert all(before.values()), {table: len(found) for table, found in before.items()}
-    assert OLD_INDEX in indexes(store_url, "rb_membership")
+    assert OLD_INDEX in indexes(database_url, "rb_membership")
 
-    found = schema.status(open_database(store_url))
+    found = schema.status(open_database(database_url))
     assert (found.version, found.unversioned_tables) == (0, True)
     assert [step.version for step in found.pending] == list(range(1, LATEST + 1))
 
-    store = Store(store_url)
+    store = Store(database_url)
     try:
-        assert rows(store_url) == before
-        assert OLD_INDEX not in indexes(store_url, "rb_membership")
-        assert "idx_rb_membership__account_role_user" in indexes(store_url, "rb_membership")
-        assert query(store_url, RECORDED) == [(s.version, s.name) for s in STEPS]
+        assert rows(database_url) == before
+        assert OLD_INDEX not in indexes(database_url, "rb_membership")
+        assert "idx_rb_membership__account_role_user" in indexes(database_url, "rb_membership")
+        assert query(database_url, RECORDED) == [(s.version, s.name) for s in STEPS]
         for account_id in account_ids:  # and the code reads them back
             members, _ = store.members.list(account_id, 100)
             assert len(members) == 5
@@ -67,39 +67,39 @@ def test_an_earlier_builds_database_keeps_every_row_and_loses_the_old_index(stor
         store.close()
 
 
-def test_the_latest_schema_is_what_the_entities_map(store_url, backend):
-    Store(store_url).close()
-    migrated = describe(store_url)
+def test_the_latest_schema_is_what_the_entities_map(database_url, backend):
+    Store(database_url).close()
+    migrated = describe(database_url)
     if backend == "sqlite":
-        other = store_url.replace("rolebook.db", "created.db")
+        other = database_url.replace("rolebook.db", "created.db")
     else:
-        postgres.reset_schema(store_url.rsplit("/", 1)[1])
-        other = store_url
+        postgres.reset_schema(database_url.rsplit("/", 1)[1])
+        other = database_url
     created = previous_schema(other, released=False)  # create_tables, less the old index:
     created.disconnect()
     execute(other, f'DROP INDEX "{OLD_INDEX}"')
     assert describe(other) == migrated
 
 
-def test_an_empty_database_gets_every_step_once(store_url):
-    Store(store_url).close()
-    Store(store_url).close()
-    assert query(store_url, RECORDED) == [(s.version, s.name) for s in STEPS]
-    assert schema.upgrade(open_database(store_url)) == ()
+def test_an_empty_database_gets_every_step_once(database_url):
+    Store(database_url).close()
+    Store(database_url).close()
+    assert query(database_url, RECORDED) == [(s.version, s.name) for s in STEPS]
+    assert schema.upgrade(open_database(database_url)) == ()
 
 
-def test_a_newer_database_is_refused_naming_both_versions(store_url):
-    Store(store_url).close()
-    execute(store_url, f"INSERT INTO rb_schema_version VALUES ({LATEST + 1}, "
+def test_a_newer_database_is_refused_naming_both_versions(database_url):
+    Store(database_url).close()
+    execute(database_url, f"INSERT INTO rb_schema_version VALUES ({LATEST + 1}, "
             "'from-the-future', CURRENT_TIMESTAMP)")
-    before = describe(store_url)
+    before = describe(database_url)
     with pytest.raises(schema.SchemaTooNew) as refused:
-        Store(store_url)
+        Store(database_url)
     message = str(refused.value)
     assert f"version {LATEST + 1}" in message and f"version {LATEST})" in message
     with pytest.raises(schema.SchemaTooNew):
-        schema.upgrade(open_database(store_url))
-    assert describe(store_url) == before
+        schema.upgrade(open_database(database_url))
+    assert describe(database_url) == before
 
 
 @pytest.mark.postgres
@@ -140,13 +140,13 @@ def _start_together(url: str, count: int) -> list[subprocess.CompletedProcess]:
     return results
 
 
-def test_replicas_starting_together_on_an_empty_database_all_come_up(store_url, backend):
+def test_replicas_starting_together_on_an_empty_database_all_come_up(database_url, backend):
     for pair in range(10):
         if backend == "postgres":
-            postgres.reset_schema(store_url.rsplit("/", 1)[1])
-            url = store_url
+            postgres.reset_schema(database_url.rsplit("/", 1)[1])
+            url = database_url
         else:
-            url = store_url.replace("rolebook.db", f"pair{pair}.db")
+            url = database_url.replace("rolebook.db", f"pair{pair}.db")
         results = _start_together(url, 2)
         assert [r.returncode for r in results] == [0, 0], [r.stderr for r in results]
         assert query(url, RECORDED) == [(s.version, s.name) for s in STEPS]

@@ -302,8 +302,9 @@ def test_single_scope_claim_released_on_revoke_leave_remove_delete(
     store.members.remove(first["id"], "alice", "bob", "owner", decide)  # removal
     join(second["id"], "bob", single=True)
     store.accounts.delete(second["id"], "zoe", "owner", "owner", decide)
-    invite(first["id"], "bob@example.com", single=True)
-    invite(first["id"], "zoe@example.com", single=True)  # the deleted creator's claim too
+    for email in ("bob@example.com", "zoe@example.com"):  # the deleted creator's claim too
+        created, _ = invite(first["id"], email, single=True)
+        assert (created["email"], created["status"]) == (email, "pending")
 
 
 def test_single_scope_claim_follows_the_member_not_the_address(store, new_account, join,
@@ -312,10 +313,13 @@ def test_single_scope_claim_follows_the_member_not_the_address(store, new_accoun
     second = new_account("zoe", single=True)
     join(first["id"], "bob", single=True)
     store.users.ensure("bob", "bob@new.example")  # the token now carries another address
+    with pytest.raises(Conflict):  # the member still holds the address it joined with
+        invite(second["id"], "bob@example.com", actor="zoe", single=True)
 
     store.members.remove(first["id"], "bob", "bob", "owner", decide)
 
-    invite(second["id"], "bob@example.com", actor="zoe", single=True)
+    created, _ = invite(second["id"], "bob@example.com", actor="zoe", single=True)
+    assert (created["account_id"], created["status"]) == (second["id"], "pending")
 
 
 def test_single_scope_account_creation_claims_the_creator(store, new_account, invite):

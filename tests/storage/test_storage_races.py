@@ -15,6 +15,7 @@ import pytest
 from pony.orm import db_session
 
 from rolebook.storage import Conflict, Gone, claims
+from tests.support.markers import postgres_only
 
 ROUNDS = 6
 
@@ -121,8 +122,8 @@ def test_one_email_accepted_into_two_accounts_at_once(store, new_account, invite
         assert len(store.accounts.list_for_user(f"bob{round_}", 10)[0]) == 1
 
 
-def test_losing_the_unique_key_race_is_a_conflict(store, backend, new_account, invite,
-                                                  monkeypatch):
+@postgres_only
+def test_losing_the_unique_key_race_is_a_conflict(store, new_account, invite, monkeypatch):
     """Force the interleaving: B's acceptance commits its claim after A found the address
     free and before A's claim is written. (Two sign-ins with one address: one user's two
     acceptances queue on that user's row instead.)
@@ -130,8 +131,6 @@ def test_losing_the_unique_key_race_is_a_conflict(store, backend, new_account, i
     Only PostgreSQL lets two writers in at once; SQLite serialises every write
     transaction, so there the check always sees the other claim (tested above).
     """
-    if backend == "sqlite":
-        pytest.skip("SQLite serialises writers: this interleaving cannot happen there")
     first = new_account("alice", single=True)
     second = new_account("zoe", single=True)
     _, first_token = invite(first["id"], "bob@example.com", single=True)

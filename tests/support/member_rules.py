@@ -1,4 +1,4 @@
-"""Every member rule of both SPEC tables and every self-service rule, as data.
+"""Every member rule of both products' permission tables and every self-service rule, as data.
 
 One table drives the in-process tests (tests/api/test_members_rules.py, on SQLite
 and PostgreSQL) and the same cases over real HTTP (tests/e2e/test_rules_over_http.py).

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 import psycopg2
 import pytest
@@ -39,14 +39,25 @@ def throwaway_database(prefix: str = "rolebook_test") -> Iterator[str]:
         admin.close()
 
 
+def throwaway_for(backend: str, prefix: str) -> AbstractContextManager[str | None]:
+    """A throw-away database's name on "postgres"; None (SQLite, no server needed) otherwise."""
+    return throwaway_database(prefix) if backend == "postgres" else nullcontext(None)
+
+
 def url(name: str) -> str:
     return f"postgresql://postgres@127.0.0.1:5432/{name}"
 
 
-def reset_schema(name: str) -> None:
-    """Empty a test database between tests: end leftover connections, recreate `public`."""
+def connect(name: str):
+    """An autocommit connection to test database `name`, beside the code under test."""
     conn = psycopg2.connect(dbname=name, **PG)
     conn.autocommit = True
+    return conn
+
+
+def reset_schema(name: str) -> None:
+    """Empty a test database between tests: end leftover connections, recreate `public`."""
+    conn = connect(name)
     with conn.cursor() as cur:
         cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
                     " WHERE datname = %s AND pid <> pg_backend_pid()", (name,))

@@ -14,9 +14,8 @@ throw-away PostgreSQL database, the Store, and a make_user per replica.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,9 +40,7 @@ def fleet(tmp_path: Path, backend: str, replicas: int = 1, workers: int = 2,
           *flags: str) -> Iterator[Fleet]:
     """Replicas share one database; on SQLite there is one (several hosts need PostgreSQL)."""
     assert backend == "postgres" or replicas == 1, "several replicas need PostgreSQL"
-    database = postgres.throwaway_database("rolebook_e2e") if backend == "postgres" \
-        else nullcontext(None)
-    with database as name:
+    with postgres.throwaway_for(backend, "rolebook_e2e") as name:
         url = postgres.url(name) if name else f"sqlite:///{tmp_path}/db/rolebook.db"
         servers, store = [], None
         try:
@@ -70,20 +67,3 @@ def served(tmp_path: Path, backend: str, workers: int = 2, *flags: str) -> Itera
     with fleet(tmp_path, backend, 1, workers, *flags) as one:
         yield one.servers[0], one.store, one.users[0]
 
-
-def together(*calls):
-    """Run every call on its own thread, released at the same moment; their results in order."""
-    barrier = threading.Barrier(len(calls))
-    results = [None] * len(calls)
-
-    def worker(i, call):
-        barrier.wait()
-        results[i] = call()
-
-    threads = [threading.Thread(target=worker, args=(i, c)) for i, c in enumerate(calls)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-        assert not t.is_alive(), "a racing request hung"
-    return results
