@@ -101,6 +101,9 @@ SETTINGS: tuple[Setting, ...] = (
             64 * 1024 * 1024, int),
     Setting("max_body_bytes", "largest request body accepted", 1_048_576, int),
     Setting("invitations_per_hour", "invitations an account may send per hour", 50, int),
+    Setting("invitations_per_user_per_hour", "invitations one user may send per hour, all of "
+            "their accounts together", 100, int),
+    Setting("accounts_per_user_per_hour", "accounts one user may create per hour", 10, int),
     Setting("account_cache", "keep members' roles and owner counts in memory until their "
             "account changes (other hosts' changes arrive by PostgreSQL notification); 'auto' "
             "is on", "auto",

@@ -13,12 +13,14 @@ from rolebook.storage.errors import (
     StorageError,
     WrongUser,
 )
+from rolebook.storage.invitations import InvitationRules
 from rolebook.storage.store import Store
 
 __all__ = [
     "Conflict",
     "Denied",
     "Gone",
+    "InvitationRules",
     "NotFound",
     "RateLimited",
     "StorageError",

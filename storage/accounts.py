@@ -1,10 +1,12 @@
 """Accounts and the caller's place in them.
 
 API:
-    create(actor_id, actor_email, name, policy, policy_version, owner_role,
-           decision_info=None, single_email_scope=False) -> account dict
+    create(actor_id, actor_email, *, name, policy, owner_role, policy_version=None,
+           single_email_scope=False, per_user_per_hour=None, decision_info=None)
+        -> account dict
         The creator becomes the first member with `owner_role`; audit `account.created`.
         With single_email_scope the creator's email is claimed (Conflict if taken).
+        RateLimited once the creator made `per_user_per_hour` accounts in the last hour.
     get(account_id) -> account dict | raises NotFound
     access(account_id, user_id) -> (account dict, role | None) | raises NotFound
         One query for the request path: the account and the caller's role in it;
@@ -13,9 +15,9 @@ API:
         items: account dict plus "role"; ordered by account id; ValueError on a bad cursor.
     role_of(account_id, user_id) -> str | None        (one indexed query)
     facts(account_id, owner_role) -> {"owner_count": int} | raises NotFound
-    delete(account_id, actor_id, actor_role, owner_role, decide) -> None
-        Asks decide("account", "delete", role, {"owner_count"}); `actor_role` is ignored,
-        the role is re-read under the lock. Drops members, invitations, claims and
+    delete(account_id, actor_id, *, owner_role, decide) -> None
+        Asks decide("account", "delete", role, {"owner_count"}) with the role read under
+        the lock. Drops members, invitations, claims and
         unsent invitation mail; the audit trail stays (audit `account.deleted`).
 
 Account dict: {"id", "name", "policy", "policy_version" (int | None), "created_at",
@@ -24,7 +26,9 @@ Account dict: {"id", "name", "policy", "policy_version" (int | None), "created_a
 
 from __future__ import annotations
 
+import math
 import secrets
+from datetime import datetime, timedelta
 from typing import Any
 
 from pony.orm import select
@@ -39,7 +43,7 @@ from rolebook.storage.base import (
     enforce,
     iso,
 )
-from rolebook.storage.errors import NotFound
+from rolebook.storage.errors import NotFound, RateLimited
 from rolebook.storage.users import Users, upsert
 
 ACCOUNT_FIELDS = ("id", "name", "policy", "policy_version", "created_at", "created_by",
@@ -63,11 +67,13 @@ def new_account_id() -> str:
 
 
 class Accounts(Repository):
-    def create(self, actor_id: str, actor_email: str, name: str, policy: str,
-               policy_version: int | None, owner_role: str, decision_info: Any = None,
-               single_email_scope: bool = False) -> dict[str, Any]:
+    def create(self, actor_id: str, actor_email: str, *, name: str, policy: str,
+               owner_role: str, policy_version: int | None = None,
+               single_email_scope: bool = False, per_user_per_hour: int | None = None,
+               decision_info: Any = None) -> dict[str, Any]:
         def run() -> dict[str, Any]:
             db, now = self.db, self.now()
+            self._limit_creations(actor_id, per_user_per_hour, now)
             user = upsert(db, actor_id, actor_email)
             account = db.Account(id=new_account_id(), name=name, policy=policy,
                                  policy_version=policy_version, created_at=now,
@@ -86,6 +92,21 @@ class Accounts(Repository):
         # turn this creation into a Conflict.
         Users(self.db, self.now).ensure(actor_id, actor_email)
         return self._write(run)
+
+    def _limit_creations(self, actor_id: str, per_hour: int | None, now: datetime) -> None:
+        """RateLimited once `actor_id` created `per_hour` accounts in the last hour: each new
+        account could otherwise send its own quota of invitation mail."""
+        if per_hour is None:
+            return
+        since = now - timedelta(hours=1)
+        times = sorted(select(
+            e.at for e in self.db.AuditEvent
+            if e.actor == actor_id and e.action == "account.created" and e.at > since
+        ).without_distinct())
+        if len(times) >= per_hour:
+            frees_at = times[len(times) - per_hour] + timedelta(hours=1) if per_hour > 0 \
+                else now + timedelta(hours=1)
+            raise RateLimited(max(1, math.ceil((frees_at - now).total_seconds())))
 
     def get(self, account_id: str) -> dict[str, Any]:
         def run() -> dict[str, Any]:
@@ -153,8 +174,8 @@ class Accounts(Repository):
 
         return dict(self._cached(account_id, ("facts", owner_role), run))
 
-    def delete(self, account_id: str, actor_id: str, actor_role: str | None,
-               owner_role: str, decide: Decide) -> None:
+    def delete(self, account_id: str, actor_id: str, *, owner_role: str,
+               decide: Decide) -> None:
         def run(account: Any) -> None:
             db = self.db
             actor = self._membership(account, actor_id)

@@ -1,29 +1,29 @@
 """Invitations: create, list, view, resend, revoke, accept.
 
 API:
-    create(account_id, actor_id, email, role, first_name, last_name, ttl_seconds,
-           single_email_scope, owner_role, decide, make_message, rate_limit_per_hour)
-        -> (invitation dict, token)
+    create(account_id, actor_id, *, email, role, rules, decide, make_message,
+           first_name=None, last_name=None) -> (invitation dict, token)
         decide("invitation", "create", actor_role, {"role"}). Conflict if the email is a
-        member here, has a live invitation here, or (single_email_scope) belongs to a
+        member here, has a live invitation here, or (rules.single_email_scope) belongs to a
         member of another account of the same policy (pending invitations elsewhere do
-        not count: storage.claims). RateLimited when invitations created plus
-        resent in this account in the last hour reach `rate_limit_per_hour` (None: no
-        limit). `make_message(invitation_dict, token) -> (to, subject, text, html)` is
-        queued in the outbox in the same transaction. `owner_role` is accepted, unused.
+        not count: storage.claims). RateLimited when invitations created plus resent in
+        the last hour reach `rules.per_account_per_hour` in this account or
+        `rules.per_user_per_hour` by this actor in all accounts (None: no limit).
+        `make_message(invitation_dict, token) -> (to, subject, text, html)` is queued in
+        the outbox in the same transaction.
     list(account_id, limit, cursor=None, status=None) -> (items, next_cursor)
         Newest first; status in pending/accepted/expired/revoked; ValueError on bad cursor.
     get(account_id, invitation_id) -> invitation dict | raises NotFound
-    resend(account_id, actor_id, invitation_id, ttl_seconds, single_email_scope,
-           owner_role, decide, make_message, rate_limit_per_hour) -> (invitation dict, token)
+    resend(account_id, actor_id, invitation_id, *, rules, decide, make_message)
+        -> (invitation dict, token)
         Pending or expired only (else Gone); new token (the old one dies), new expiry,
         unsent mail for the old token dropped, new outbox row; audit `invitation.resent`.
-    revoke(account_id, actor_id, invitation_id, owner_role, decide) -> invitation dict
+    revoke(account_id, actor_id, invitation_id, *, decide) -> invitation dict
         Pending or expired only (else Gone).
     preview(token) -> {"account": {"id", "name"}, "invitation": invitation dict}
         Read-only look-up by token hash for the accept page: NotFound for an unknown
         (or replaced) token; any status is returned, nothing is consumed or written.
-    accept(token, user_id, user_email, owner_role=None, *, single_email_scope=None)
+    accept(token, user_id, user_email, *, single_email_scope=None)
         -> {"account", "member", "invitation"}
         NotFound for an unknown token; Gone if used, revoked or expired; WrongUser (a
         Denied, 403) if the user's email differs case-insensitively (the invitation stays
@@ -45,6 +45,7 @@ import hmac
 import math
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -67,6 +68,19 @@ from rolebook.storage.members import member_dict
 from rolebook.storage.users import Users, upsert
 
 MakeMessage = Callable[[dict[str, Any], str], tuple[str, str, str, str | None]]
+
+
+@dataclass(frozen=True)
+class InvitationRules:
+    """What governs an account's invitations: its policy's membership settings (validity,
+    one account per address) and the service's limits, counted over the last hour in the
+    database: per account, and per inviting user across all of their accounts (three
+    accounts once sent 150 mails in 1.9 s, each under its own account's limit)."""
+
+    ttl_seconds: int
+    single_email_scope: bool = False
+    per_account_per_hour: int | None = None
+    per_user_per_hour: int | None = None
 STATUSES = ("pending", "accepted", "expired", "revoked")
 SENDS = ("invitation.created", "invitation.resent")
 WINDOW = timedelta(hours=1)
@@ -154,11 +168,10 @@ class Invitations(Repository):
 
     # ---- writes ------------------------------------------------------------------------
 
-    def create(self, account_id: str, actor_id: str, email: str, role: str,
-               first_name: str | None, last_name: str | None, ttl_seconds: int,
-               single_email_scope: bool, owner_role: str | None, decide: Decide,
-               make_message: MakeMessage,
-               rate_limit_per_hour: int | None) -> tuple[dict[str, Any], str]:
+    def create(self, account_id: str, actor_id: str, *, email: str, role: str,
+               rules: InvitationRules, decide: Decide, make_message: MakeMessage,
+               first_name: str | None = None,
+               last_name: str | None = None) -> tuple[dict[str, Any], str]:
         def run(account: Any) -> tuple[dict[str, Any], str]:
             db, now = self.db, self.now()
             actor = self._membership(account, actor_id)
@@ -167,15 +180,16 @@ class Invitations(Repository):
             decision = enforce(decide("invitation", "create", actor.role, {"role": role}))
             email_lower = email.lower()
             self._refuse_duplicates(account, email_lower, None, now)
-            self._rate_limit(account_id, rate_limit_per_hour, now)
+            self._rate_limit(account_id, actor_id, rules, now)
             token = secrets.token_urlsafe(32)
             values = {
                 "id": "inv_" + secrets.token_hex(8), "email": email, "email_lower": email_lower,
                 "role": role, "first_name": first_name, "last_name": last_name,
                 "token_hash": hash_token(token), "status": "pending",
-                "expires_at": now + timedelta(seconds=ttl_seconds), "invited_by": actor_id,
+                "expires_at": now + timedelta(seconds=rules.ttl_seconds),
+                "invited_by": actor_id,
                 "created_at": now, "delivery_status": "queued", "delivery_attempts": 0}
-            if single_email_scope:
+            if rules.single_email_scope:
                 claims.refuse_if_taken(db, account.policy, email_lower, account_id)
             db.Invitation(account=account, **values)
             # Built from the values: reading the fresh entity would make Pony reload it.
@@ -189,10 +203,9 @@ class Invitations(Repository):
 
         return self._write_account(account_id, run)
 
-    def resend(self, account_id: str, actor_id: str, invitation_id: str, ttl_seconds: int,
-               single_email_scope: bool, owner_role: str | None, decide: Decide,
-               make_message: MakeMessage,
-               rate_limit_per_hour: int | None) -> tuple[dict[str, Any], str]:
+    def resend(self, account_id: str, actor_id: str, invitation_id: str, *,
+               rules: InvitationRules, decide: Decide,
+               make_message: MakeMessage) -> tuple[dict[str, Any], str]:
         def run(account: Any) -> tuple[dict[str, Any], str]:
             db, now = self.db, self.now()
             actor, invitation = self._actor_and_invitation(account, actor_id, invitation_id)
@@ -202,12 +215,12 @@ class Invitations(Repository):
             if invitation.status != "pending":
                 raise Gone(f"invitation already {invitation.status}")
             self._refuse_duplicates(account, invitation.email_lower, invitation.id, now)
-            if single_email_scope:
+            if rules.single_email_scope:
                 claims.refuse_if_taken(db, account.policy, invitation.email_lower, account_id)
-            self._rate_limit(account_id, rate_limit_per_hour, now)
+            self._rate_limit(account_id, actor_id, rules, now)
             token = secrets.token_urlsafe(32)
             invitation.token_hash = hash_token(token)
-            invitation.expires_at = now + timedelta(seconds=ttl_seconds)
+            invitation.expires_at = now + timedelta(seconds=rules.ttl_seconds)
             invitation.delivery_status = "queued"
             invitation.delivery_attempts = 0
             invitation.last_error = None
@@ -221,8 +234,8 @@ class Invitations(Repository):
 
         return self._write_account(account_id, run)
 
-    def revoke(self, account_id: str, actor_id: str, invitation_id: str,
-               owner_role: str | None, decide: Decide) -> dict[str, Any]:
+    def revoke(self, account_id: str, actor_id: str, invitation_id: str, *,
+               decide: Decide) -> dict[str, Any]:
         def run(account: Any) -> dict[str, Any]:
             now = self.now()
             actor, invitation = self._actor_and_invitation(account, actor_id, invitation_id)
@@ -255,8 +268,8 @@ class Invitations(Repository):
 
         return self._read(run)
 
-    def accept(self, token: str, user_id: str, user_email: str, owner_role: str | None = None,
-               *, single_email_scope: Callable[[dict[str, Any]], bool] | None = None,
+    def accept(self, token: str, user_id: str, user_email: str, *,
+               single_email_scope: Callable[[dict[str, Any]], bool] | None = None,
                ) -> dict[str, Any]:
         token_hash = hash_token(token)
 
@@ -329,18 +342,26 @@ class Invitations(Repository):
                   and i.status == "pending" and i.expires_at > now and i.id != keep_id).exists():
             raise Conflict("this email address already has a pending invitation")
 
-    def _rate_limit(self, account_id: str, per_hour: int | None, now: datetime) -> None:
-        if per_hour is None:
-            return
+    def _rate_limit(self, account_id: str, actor_id: str, rules: InvitationRules,
+                    now: datetime) -> None:
+        """RateLimited (with the seconds until a send is free) when this account, or this
+        user across all of theirs, sent `per_*_per_hour` invitations in the last hour."""
         since = now - WINDOW
-        times = sorted(select(
-            e.at for e in self.db.AuditEvent
-            if e.account_id == account_id and e.action in SENDS and e.at > since
-        ).without_distinct())
-        if len(times) < per_hour:
-            return
-        frees_at = times[len(times) - per_hour] + WINDOW if per_hour > 0 else now + WINDOW
-        raise RateLimited(max(1, math.ceil((frees_at - now).total_seconds())))
+        events = self.db.AuditEvent
+        for per_hour, sent in (
+                (rules.per_account_per_hour, lambda: select(
+                    e.at for e in events
+                    if e.account_id == account_id and e.action in SENDS and e.at > since)),
+                (rules.per_user_per_hour, lambda: select(
+                    e.at for e in events
+                    if e.actor == actor_id and e.action in SENDS and e.at > since))):
+            if per_hour is None:
+                continue
+            times = sorted(sent().without_distinct())
+            if len(times) < per_hour:
+                continue
+            frees_at = times[len(times) - per_hour] + WINDOW if per_hour > 0 else now + WINDOW
+            raise RateLimited(max(1, math.ceil((frees_at - now).total_seconds())))
 
     def _drop_unsent(self, invitation_id: str) -> None:
         """Unsent mail for a dead token would only confuse its reader."""

@@ -7,10 +7,11 @@ API:
     member_facts(account_id, actor_id, target_id, owner_role) -> dict
         {"actor_role", "target_user_id", "target_role", "owner_count", "is_self"}
         for the decision endpoint; raises NotFound if the target is not a member.
-    change_role(account_id, actor_id, target_id, new_role, owner_role, decide) -> member dict
+    change_role(account_id, actor_id, target_id, *, new_role, owner_role, decide)
+        -> member dict
         decide("member", "update_role", actor_role, facts + {"new_role"});
         audit `member.role_changed`. Setting the same role again changes nothing.
-    remove(account_id, actor_id, target_id, owner_role, decide) -> None
+    remove(account_id, actor_id, target_id, *, owner_role, decide) -> None
         Action "leave" when actor == target, else "remove"; audit `member.left` /
         `member.removed`; releases the member's email claim.
 
@@ -127,7 +128,7 @@ class Members(Repository):
             raise NotFound("member not found")
         return actor, target
 
-    def change_role(self, account_id: str, actor_id: str, target_id: str, new_role: str,
+    def change_role(self, account_id: str, actor_id: str, target_id: str, *, new_role: str,
                     owner_role: str, decide: Decide) -> dict[str, Any]:
         def run(account: Any) -> dict[str, Any]:
             actor, target = self._pair(account, actor_id, target_id)
@@ -151,7 +152,7 @@ class Members(Repository):
 
         return self._write_account(account_id, run)
 
-    def remove(self, account_id: str, actor_id: str, target_id: str, owner_role: str,
+    def remove(self, account_id: str, actor_id: str, target_id: str, *, owner_role: str,
                decide: Decide) -> None:
         def run(account: Any) -> None:
             actor, target = self._pair(account, actor_id, target_id)

@@ -38,10 +38,11 @@ class Accounts:
                               [{"field": "policy_version" if version else "policy",
                                 "message": "not loaded"}]) from None
         account = self.services.store.accounts.create(
-            caller.id, caller.email, body["name"], name, version, policy.membership.owner_role,
-            decision_info={"rule": None, "policy": name, "version": policy.version},
+            caller.id, caller.email, name=body["name"], policy=name, policy_version=version,
+            owner_role=policy.membership.owner_role,
             single_email_scope=policy.membership.single_email_scope,
-        )
+            per_user_per_hour=self.services.config.accounts_per_user_per_hour,
+            decision_info={"rule": None, "policy": name, "version": policy.version})
         resp.status = falcon.HTTP_201
         resp.location = f"/v1/accounts/{account['id']}"
         resp.media = account_view(account, policy.membership.owner_role, policy)
@@ -70,8 +71,8 @@ class Account:
         caller = req.context.caller
         access = account_access(self.services, account_id, caller)
         self.services.store.accounts.delete(
-            account_id, caller.id, access.role, access.policy.membership.owner_role,
-            decider(self.services, access, caller, account_id))
+            account_id, caller.id, owner_role=access.policy.membership.owner_role,
+            decide=decider(self.services, access, caller, account_id))
         resp.status = falcon.HTTP_204
 
 

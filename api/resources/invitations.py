@@ -16,6 +16,7 @@ from rolebook.api.mail.compose import invitation_message, valid_address
 from rolebook.api.pagination import listing, page_params
 from rolebook.api.problems import Problem, bad_request, not_found
 from rolebook.api.services import Services
+from rolebook.storage import InvitationRules
 from rolebook.storage import errors as storage_errors
 
 STATUSES = ("pending", "accepted", "expired", "revoked")
@@ -52,8 +53,13 @@ def _wake_mailer(services: Services) -> None:
         services.mailer.wake()
 
 
-def _rate_limit(services: Services) -> int | None:
-    return getattr(services.config, "invitations_per_hour", None)
+def _rules(services: Services, membership) -> InvitationRules:
+    """The account's policy and the service's limits, as storage needs them."""
+    config = services.config
+    return InvitationRules(ttl_seconds=membership.invitation_ttl_hours * 3600,
+                           single_email_scope=membership.single_email_scope,
+                           per_account_per_hour=config.invitations_per_hour,
+                           per_user_per_hour=config.invitations_per_user_per_hour)
 
 
 class Invitations:
@@ -82,10 +88,10 @@ class Invitations:
                     [{"field": f, "message": "required by the account's policy"}
                      for f in missing])
         invitation, _token = self.services.store.invitations.create(
-            account_id, caller.id, body["email"], body["role"], first, last,
-            membership.invitation_ttl_hours * 3600, membership.single_email_scope,
-            membership.owner_role, decider(self.services, access, caller),
-            _message_maker(self.services, access, caller), _rate_limit(self.services))
+            account_id, caller.id, email=body["email"], role=body["role"], first_name=first,
+            last_name=last, rules=_rules(self.services, membership),
+            decide=decider(self.services, access, caller),
+            make_message=_message_maker(self.services, access, caller))
         _wake_mailer(self.services)
         resp.status = falcon.HTTP_201
         resp.location = _location(invitation)
@@ -121,8 +127,8 @@ class Invitation:
         caller = req.context.caller
         access = account_access(self.services, account_id, caller)
         resp.media = self.services.store.invitations.revoke(
-            account_id, caller.id, invitation_id, access.policy.membership.owner_role,
-            decider(self.services, access, caller, invitation_id))
+            account_id, caller.id, invitation_id,
+            decide=decider(self.services, access, caller, invitation_id))
 
 
 class Resend:
@@ -132,12 +138,11 @@ class Resend:
     def on_post(self, req, resp, account_id: str, invitation_id: str) -> None:
         caller = req.context.caller
         access = account_access(self.services, account_id, caller)
-        membership = access.policy.membership
         invitation, _token = self.services.store.invitations.resend(
-            account_id, caller.id, invitation_id, membership.invitation_ttl_hours * 3600,
-            membership.single_email_scope, membership.owner_role,
-            decider(self.services, access, caller, invitation_id),
-            _message_maker(self.services, access, caller), _rate_limit(self.services))
+            account_id, caller.id, invitation_id,
+            rules=_rules(self.services, access.policy.membership),
+            decide=decider(self.services, access, caller, invitation_id),
+            make_message=_message_maker(self.services, access, caller))
         _wake_mailer(self.services)
         resp.media = invitation
 

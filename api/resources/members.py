@@ -69,14 +69,15 @@ class Member:
         body = contract.body(req, "MemberUpdate")
         new_role = known_role(access, body["role"], "role")
         resp.media = self.services.store.members.change_role(
-            account_id, caller.id, user_id, new_role, access.policy.membership.owner_role,
-            decider(self.services, access, caller, user_id))
+            account_id, caller.id, user_id, new_role=new_role,
+            owner_role=access.policy.membership.owner_role,
+            decide=decider(self.services, access, caller, user_id))
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, account_id: str,
                   user_id: str) -> None:
         caller = req.context.caller
         access = account_access(self.services, account_id, caller)
         self.services.store.members.remove(
-            account_id, caller.id, user_id, access.policy.membership.owner_role,
-            decider(self.services, access, caller, user_id))
+            account_id, caller.id, user_id, owner_role=access.policy.membership.owner_role,
+            decide=decider(self.services, access, caller, user_id))
         resp.status = falcon.HTTP_204

@@ -17,6 +17,7 @@ from dataclasses import replace
 
 import pytest
 
+from rolebook.storage import InvitationRules
 from tests.support.client import User
 from tests.support.markers import sqlite_only
 from tests.support.membership import SetupDecision
@@ -72,9 +73,11 @@ def team(user, services):
             if role == "owner":
                 continue
             uid = f"u_{role}"
-            _, token = services.store.invitations.create(
-                account, "owner", f"{uid}@example.com", role, None, None, 3600, False, None,
-                lambda *a: SetupDecision(), _message, None)
+            _, token = services.store.invitations.create(account, "owner",
+                                                         email=f"{uid}@example.com", role=role,
+                                                         decide=lambda *a: SetupDecision(),
+                                                         make_message=_message,
+                                                         rules=InvitationRules(3600))
             services.store.invitations.accept(token, uid, f"{uid}@example.com")
             members[role] = user(uid)
         return account, members

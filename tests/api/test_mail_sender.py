@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from rolebook.api.mail.sender import OutboxSender
 from rolebook.api.metrics import Metrics, OutboxBacklog
-from rolebook.storage import Store
+from rolebook.storage import InvitationRules, Store
 from rolebook.storage.base import iso
 from rolebook.storage.invitations import hash_token
 from tests.support.clock import START, Clock
@@ -43,14 +43,15 @@ class Recorder:
 
 
 def queue_invitations(store: Store, count: int) -> tuple[str, list[str]]:
-    account = store.accounts.create("owner", "owner@example.com", "Acme", "convert", None,
-                                    "owner", decision_info=None, single_email_scope=False)
+    account = store.accounts.create("owner", "owner@example.com", name="Acme", policy="convert",
+                                    owner_role="owner", single_email_scope=False)
     ids = []
     for i in range(count):
-        inv, _ = store.invitations.create(
-            account["id"], "owner", f"p{i}@example.com", "read", None, None, 3600, False,
-            None, lambda *a: SetupDecision(),
-            lambda inv, tok: (inv["email"], "hi", tok, None), None)
+        inv, _ = store.invitations.create(account["id"], "owner", email=f"p{i}@example.com",
+                                          role="read", decide=lambda *a: SetupDecision(),
+                                          make_message=lambda inv,
+                                          tok: (inv["email"], "hi", tok, None),
+                                          rules=InvitationRules(3600))
         ids.append(inv["id"])
     return account["id"], ids
 
@@ -126,7 +127,7 @@ class Slow(Recorder):
         self.clock, self.seconds, self.other = clock, seconds, None
 
     def send(self, message) -> None:
-        self.clock.now += timedelta(seconds=self.seconds)
+        self.clock.advance(seconds=self.seconds)
         super().send(message)
         if len(self.sent) == 2:
             self.other.deliver_due()

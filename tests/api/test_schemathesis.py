@@ -41,8 +41,8 @@ class Bearer:
         case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}
 
 # A fuzzer's account exists so that account-scoped routes are reached, not only 404s.
-SERVICES.store.accounts.create("fuzzer", "fuzzer@example.com", "fuzz", "convert", None,
-                               SERVICES.policies.snapshot.get("convert").membership.owner_role)
+SERVICES.store.accounts.create("fuzzer", "fuzzer@example.com", name="fuzz", policy="convert",
+                               owner_role=SERVICES.policies.snapshot.get("convert").membership.owner_role)
 
 
 @schema.parametrize()

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from rolebook.storage import Store
+from rolebook.storage import InvitationRules, Store
 from tests.support.clock import START, Clock
 from tests.support.race import outcomes
 from tests.support.storage_policy import OWNER, Decision, decide, make_message
@@ -38,8 +38,8 @@ def new_account(store: Store) -> Callable[..., dict[str, Any]]:
 
     def make(owner: str = "alice", policy: str = "testpol", single: bool = False,
              name: str = "Acme") -> dict[str, Any]:
-        return store.accounts.create(owner, f"{owner}@example.com", name, policy, None, OWNER,
-                                     None, single_email_scope=single)
+        return store.accounts.create(owner, f"{owner}@example.com", name=name, policy=policy,
+                                     owner_role=OWNER, single_email_scope=single)
 
     return make
 
@@ -66,8 +66,9 @@ def invite(store: Store) -> Callable[..., tuple[dict[str, Any], str]]:
     def make(account_id: str, email: str, role: str = "read", actor: str = "alice",
              single: bool = False, ttl: int = 3600,
              limit: int | None = None) -> tuple[dict[str, Any], str]:
-        return store.invitations.create(account_id, actor, email, role, None, None, ttl,
-                                        single, OWNER, decide, make_message, limit)
+        rules = InvitationRules(ttl, single_email_scope=single, per_account_per_hour=limit)
+        return store.invitations.create(account_id, actor, email=email, role=role, rules=rules,
+                                        decide=decide, make_message=make_message)
 
     return make
 

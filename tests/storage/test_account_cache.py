@@ -71,16 +71,16 @@ def test_another_workers_changes_are_seen_at_the_next_read(store, other, new_acc
     assert store.accounts.access(acc, "bob")[1] == "read"
     assert store.members.member_facts(acc, "alice", "bob", OWNER)["target_role"] == "read"
 
-    other.members.change_role(acc, "alice", "bob", OWNER, OWNER, decide)
+    other.members.change_role(acc, "alice", "bob", new_role=OWNER, owner_role=OWNER, decide=decide)
     assert store.accounts.access(acc, "bob")[1] == OWNER
     assert store.accounts.facts(acc, OWNER) == {"owner_count": 2}
     assert store.members.member_facts(acc, "alice", "bob", OWNER)["target_role"] == OWNER
 
-    other.members.remove(acc, "alice", "bob", OWNER, decide)
+    other.members.remove(acc, "alice", "bob", owner_role=OWNER, decide=decide)
     assert store.accounts.access(acc, "bob")[1] is None
     assert store.accounts.facts(acc, OWNER) == {"owner_count": 1}
 
-    other.accounts.delete(acc, "alice", OWNER, OWNER, decide)
+    other.accounts.delete(acc, "alice", owner_role=OWNER, decide=decide)
     with pytest.raises(NotFound):
         store.accounts.access(acc, "alice")
 

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from rolebook.storage import Store
+from rolebook.storage import InvitationRules, Store
 from rolebook.storage.account_cache import AccountCache, Stamps
 from tests.support import postgres
 from tests.support.mail import wait_for
@@ -43,17 +43,19 @@ def hosts(database_url, clock, tmp_path):
 
 def test_a_change_through_one_host_reaches_the_others_warm_cache(hosts):
     a, b = hosts
-    account = a.accounts.create("alice", "alice@example.com", "Acme", "testpol", None, OWNER,
-                                None, single_email_scope=False)
+    account = a.accounts.create("alice", "alice@example.com", name="Acme", policy="testpol",
+                                owner_role=OWNER, single_email_scope=False)
     acc = account["id"]
-    _, token = a.invitations.create(acc, "alice", "bob@example.com", "read", None, None, 3600,
-                                    False, OWNER, decide, make_message, None)
+    _, token = a.invitations.create(acc, "alice", email="bob@example.com", role="read",
+                                    decide=decide, make_message=make_message,
+                                    rules=InvitationRules(3600))
     a.invitations.accept(token, "bob", "bob@example.com")
     windows, stale_reads = [], 0
     roles = ("edit", "read")
     for i in range(CHANGES):
         assert b.accounts.access(acc, "bob")[1] == roles[(i + 1) % 2]  # B is warm
-        a.members.change_role(acc, "alice", "bob", roles[i % 2], OWNER, decide)
+        a.members.change_role(acc, "alice", "bob", new_role=roles[i % 2], owner_role=OWNER,
+                              decide=decide)
         committed = time.perf_counter()
         while b.accounts.access(acc, "bob")[1] != roles[i % 2]:
             stale_reads += 1
@@ -70,8 +72,8 @@ def test_a_change_through_one_host_reaches_the_others_warm_cache(hosts):
 def test_a_cache_whose_listener_dropped_is_not_used_until_reconnected_and_empty(hosts,
                                                                                  pg_database):
     a, b = hosts
-    account = a.accounts.create("olga", "olga@example.com", "Acme", "testpol", None, OWNER,
-                                None, single_email_scope=False)
+    account = a.accounts.create("olga", "olga@example.com", name="Acme", policy="testpol",
+                                owner_role=OWNER, single_email_scope=False)
     b.accounts.access(account["id"], "olga")
     assert b.accounts.cache._entries
     epoch = b.accounts.cache._epoch

@@ -22,8 +22,8 @@ def test_a_column_the_code_does_not_fill_is_a_fault_not_a_race(store, database_u
     for _ in range(2):  # the same answer however often the client retries
         with caplog.at_level(logging.ERROR, logger="rolebook.storage"), \
                 pytest.raises(IntegrityFault) as fault:
-            store.accounts.create("alice", "alice@example.com", "Acme", "testpol", None,
-                                  "owner")
+            store.accounts.create("alice", "alice@example.com", name="Acme", policy="testpol",
+                                  owner_role="owner")
         assert not isinstance(fault.value, Conflict)
         assert "retrying will not help" in fault.value.detail
         assert "region" in fault.value.cause and "region" not in fault.value.detail

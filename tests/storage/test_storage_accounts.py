@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from rolebook.storage import Conflict, Denied, NotFound, Store
+from rolebook.storage import Conflict, Denied, InvitationRules, NotFound, RateLimited, Store
 from rolebook.storage.postgres import LeanPGProvider
 from rolebook.storage.store import bind_arguments
 
@@ -63,12 +63,12 @@ def test_delete_needs_permission_and_keeps_audit(store, new_account, decide, joi
     join(account["id"], "bob", "edit")
 
     with pytest.raises(Denied) as denied:
-        store.accounts.delete(account["id"], "bob", "edit", "owner", decide)
+        store.accounts.delete(account["id"], "bob", owner_role="owner", decide=decide)
     assert denied.value.rule == "no-rule"
     with pytest.raises(NotFound):
-        store.accounts.delete(account["id"], "mallory", "owner", "owner", decide)
+        store.accounts.delete(account["id"], "mallory", owner_role="owner", decide=decide)
 
-    store.accounts.delete(account["id"], "alice", "owner", "owner", decide)
+    store.accounts.delete(account["id"], "alice", owner_role="owner", decide=decide)
 
     with pytest.raises(NotFound):
         store.accounts.get(account["id"])
@@ -99,7 +99,8 @@ def test_two_stores_in_one_process_are_independent(tmp_path):
     first = Store(f"sqlite:///{tmp_path}/one.db")
     second = Store("sqlite://:sharedmemory:")
     try:
-        account = first.accounts.create("u1", "u1@example.com", "A", "p", None, "top")
+        account = first.accounts.create("u1", "u1@example.com", name="A", policy="p",
+                                        owner_role="top")
         assert second.accounts.list_for_user("u1", 10) == ([], None)
         assert first.accounts.role_of(account["id"], "u1") == "top"
         assert first.ping() and second.ping()
@@ -132,9 +133,10 @@ def test_unique_race_inside_a_transaction_becomes_conflict(store):
 def test_users_ensure_refreshes_email_and_keeps_names(store, new_account, decide,
                                                       make_message):
     account = new_account("alice")
-    _, token = store.invitations.create(account["id"], "alice", "carol@example.com", "read",
-                                        "Carol", "King", 3600, False, "owner", decide,
-                                        make_message, None)
+    _, token = store.invitations.create(account["id"], "alice", email="carol@example.com",
+                                        role="read", first_name="Carol", last_name="King",
+                                        decide=decide, make_message=make_message,
+                                        rules=InvitationRules(3600))
     store.invitations.accept(token, "carol", "carol@example.com")
 
     user = store.users.ensure("carol", "Carol@New.example")
@@ -142,3 +144,20 @@ def test_users_ensure_refreshes_email_and_keeps_names(store, new_account, decide
     assert user == {"id": "carol", "email": "Carol@New.example", "first_name": "Carol",
                     "last_name": "King"}
     assert store.members.get(account["id"], "carol")["email"] == "Carol@New.example"
+
+
+def test_one_user_creates_a_bounded_number_of_accounts_per_hour(store, clock):
+    def create(user, name):
+        return store.accounts.create(user, f"{user}@example.com", name=name, policy="testpol",
+                                     owner_role="owner", per_user_per_hour=2)
+
+    create("alice", "One")
+    clock.advance(minutes=30)
+    create("alice", "Two")
+    with pytest.raises(RateLimited) as raised:
+        create("alice", "Three")
+    assert raised.value.retry_after_seconds == 30 * 60
+    assert len(store.accounts.list_for_user("alice", 10)[0]) == 2
+    create("zoe", "Hers")  # per user
+    clock.advance(minutes=30, seconds=1)
+    create("alice", "Three")

@@ -13,7 +13,15 @@ from datetime import timedelta
 import pytest
 from pony.orm import db_session
 
-from rolebook.storage import Conflict, Denied, Gone, NotFound, RateLimited, WrongUser
+from rolebook.storage import (
+    Conflict,
+    Denied,
+    Gone,
+    InvitationRules,
+    NotFound,
+    RateLimited,
+    WrongUser,
+)
 from rolebook.storage.base import encode_cursor
 
 TABLES = ("rb_user", "rb_account", "rb_membership", "rb_invitation", "rb_email_claim",
@@ -134,8 +142,9 @@ def test_expired_invitation_is_gone_until_resent(store, new_account, invite, dec
 
     with pytest.raises(Gone):
         store.invitations.accept(old_token, "bob", "bob@example.com")
-    resent, token = store.invitations.resend(account["id"], "alice", invitation["id"], 3600,
-                                             False, "owner", decide, make_message, None)
+    resent, token = store.invitations.resend(account["id"], "alice", invitation["id"],
+                                             decide=decide, make_message=make_message,
+                                             rules=InvitationRules(3600))
 
     assert token != old_token and resent["status"] == "pending"
     assert resent["expires_at"] > invitation["expires_at"]
@@ -155,19 +164,19 @@ def test_revoke_then_gone(store, new_account, invite, decide, make_message, join
     invitation, token = invite(account["id"], "carol@example.com")
 
     with pytest.raises(Denied):
-        store.invitations.revoke(account["id"], "bob", owner_invite["id"], "owner", decide)
-    revoked = store.invitations.revoke(account["id"], "bob", invitation["id"], "owner", decide)
+        store.invitations.revoke(account["id"], "bob", owner_invite["id"], decide=decide)
+    revoked = store.invitations.revoke(account["id"], "bob", invitation["id"], decide=decide)
 
     assert revoked["status"] == "revoked" and revoked["revoked_at"]
     with pytest.raises(Gone):
         store.invitations.accept(token, "carol", "carol@example.com")
     with pytest.raises(Gone):
-        store.invitations.revoke(account["id"], "alice", invitation["id"], "owner", decide)
+        store.invitations.revoke(account["id"], "alice", invitation["id"], decide=decide)
     with pytest.raises(Gone):
-        store.invitations.resend(account["id"], "alice", invitation["id"], 60, False, "owner",
-                                 decide, make_message, None)
+        store.invitations.resend(account["id"], "alice", invitation["id"], decide=decide,
+                                 make_message=make_message, rules=InvitationRules(60))
     with pytest.raises(NotFound):
-        store.invitations.revoke(account["id"], "alice", "inv_nope", "owner", decide)
+        store.invitations.revoke(account["id"], "alice", "inv_nope", decide=decide)
     assert [m["to"] for m in store.outbox.due()] == ["bob@example.com", "boss@example.com"]
 
 
@@ -178,7 +187,7 @@ def test_list_filters_by_status_and_pages_newest_first(store, new_account, invit
     for i in range(5):
         ids.append(invite(account["id"], f"u{i}@example.com", ttl=3600 * (i + 1))[0]["id"])
     clock.advance(seconds=3601)  # u0 expires
-    store.invitations.revoke(account["id"], "alice", ids[1], "owner", decide)
+    store.invitations.revoke(account["id"], "alice", ids[1], decide=decide)
     clock.advance(seconds=1)
     ids.append(invite(account["id"], "late@example.com")[0]["id"])
 
@@ -206,8 +215,9 @@ def test_rate_limit_counts_creates_and_resends_in_the_last_hour(
     first, _ = invite(account["id"], "a@example.com", limit=3)
     clock.advance(minutes=10)
     invite(account["id"], "b@example.com", limit=3)
-    store.invitations.resend(account["id"], "alice", first["id"], 3600, False, "owner",
-                             decide, make_message, 3)
+    store.invitations.resend(account["id"], "alice", first["id"], decide=decide,
+                             make_message=make_message,
+                             rules=InvitationRules(3600, per_account_per_hour=3))
 
     with pytest.raises(RateLimited) as raised:
         invite(account["id"], "c@example.com", limit=3)
@@ -216,6 +226,26 @@ def test_rate_limit_counts_creates_and_resends_in_the_last_hour(
     invite(other["id"], "c@example.com", actor="zoe", limit=3)  # per account
     clock.advance(minutes=50, seconds=1)
     invite(account["id"], "c@example.com", limit=3)
+
+
+def test_one_user_is_limited_across_all_of_their_accounts(store, new_account, decide,
+                                                          make_message, clock):
+    """Three accounts once sent 150 mails in 1.9 s, each under its own account's limit."""
+    rules = InvitationRules(3600, per_account_per_hour=3, per_user_per_hour=4)
+    mine = [new_account("alice", name=f"A{i}")["id"] for i in range(3)]
+
+    def send(account_id, email, actor="alice"):
+        return store.invitations.create(account_id, actor, email=email, role="read",
+                                        rules=rules, decide=decide, make_message=make_message)
+
+    for i, account_id in enumerate([*mine, mine[0]]):
+        send(account_id, f"guest{i}@example.com")
+    with pytest.raises(RateLimited) as raised:
+        send(mine[2], "guest9@example.com")  # its account sent one of its three
+    assert raised.value.retry_after_seconds == 3600
+    send(new_account("zoe")["id"], "guest9@example.com", actor="zoe")  # per user
+    clock.advance(hours=1, seconds=1)
+    send(mine[2], "guest9@example.com")
 
 
 def test_outbox_retries_then_gives_up(store, new_account, invite, clock):
@@ -269,18 +299,19 @@ def test_single_scope_pending_invitations_bind_nothing(store, new_account, invit
     squatter = new_account("mallory", single=True)
     company = new_account("zoe", single=True)
     squatted, _ = invite(squatter["id"], "ceo@example.com", actor="mallory", single=True)
-    _, squat_token = store.invitations.resend(squatter["id"], "mallory", squatted["id"], 3600,
-                                              True, "owner", decide, make_message, None)
+    _, squat_token = store.invitations.resend(squatter["id"], "mallory", squatted["id"],
+                                              decide=decide, make_message=make_message,
+                                              rules=InvitationRules(3600, single_email_scope=True))
     _, token = invite(company["id"], "CEO@example.com", actor="zoe", single=True)
 
     store.invitations.accept(token, "ceo", "ceo@example.com", single_email_scope=single)
 
     with pytest.raises(Conflict, match="belongs to another account"):
-        store.invitations.resend(squatter["id"], "mallory", squatted["id"], 3600, True,
-                                 "owner", decide, make_message, None)
+        store.invitations.resend(squatter["id"], "mallory", squatted["id"], decide=decide,
+                                 make_message=make_message,
+                                 rules=InvitationRules(3600, single_email_scope=True))
     with pytest.raises(Conflict, match="belongs to another account"):
-        store.invitations.accept(squat_token, "ceo", "ceo@example.com",
-                                 single_email_scope=single)
+        store.invitations.accept(squat_token, "ceo", "ceo@example.com", single_email_scope=single)
     listed, _ = store.invitations.list(squatter["id"], 10, status="pending")
     assert [i["id"] for i in listed] == [squatted["id"]]  # still pending, expires as usual
     assert [a["id"] for a in store.accounts.list_for_user("ceo", 10)[0]] == [company["id"]]
@@ -292,16 +323,16 @@ def test_single_scope_claim_released_on_revoke_leave_remove_delete(
     second = new_account("zoe", single=True)
 
     invitation, _ = invite(first["id"], "bob@example.com", single=True)
-    store.invitations.revoke(first["id"], "alice", invitation["id"], "owner", decide)
+    store.invitations.revoke(first["id"], "alice", invitation["id"], decide=decide)
     join(second["id"], "bob", single=True)
     with pytest.raises(Conflict):
         invite(first["id"], "bob@example.com", single=True)
 
-    store.members.remove(second["id"], "bob", "bob", "owner", decide)  # leave
+    store.members.remove(second["id"], "bob", "bob", owner_role="owner", decide=decide)  # leave
     join(first["id"], "bob", single=True)
-    store.members.remove(first["id"], "alice", "bob", "owner", decide)  # removal
+    store.members.remove(first["id"], "alice", "bob", owner_role="owner", decide=decide)  # removal
     join(second["id"], "bob", single=True)
-    store.accounts.delete(second["id"], "zoe", "owner", "owner", decide)
+    store.accounts.delete(second["id"], "zoe", owner_role="owner", decide=decide)
     for email in ("bob@example.com", "zoe@example.com"):  # the deleted creator's claim too
         created, _ = invite(first["id"], email, single=True)
         assert (created["email"], created["status"]) == (email, "pending")
@@ -316,7 +347,7 @@ def test_single_scope_claim_follows_the_member_not_the_address(store, new_accoun
     with pytest.raises(Conflict):  # the member still holds the address it joined with
         invite(second["id"], "bob@example.com", actor="zoe", single=True)
 
-    store.members.remove(first["id"], "bob", "bob", "owner", decide)
+    store.members.remove(first["id"], "bob", "bob", owner_role="owner", decide=decide)
 
     created, _ = invite(second["id"], "bob@example.com", actor="zoe", single=True)
     assert (created["account_id"], created["status"]) == (second["id"], "pending")
@@ -325,12 +356,13 @@ def test_single_scope_claim_follows_the_member_not_the_address(store, new_accoun
 def test_single_scope_account_creation_claims_the_creator(store, new_account, invite):
     first = new_account("alice", single=True)
     _, token = invite(first["id"], "bob@example.com", single=True)
-    mine = store.accounts.create("bob", "BOB@example.com", "Mine", "testpol", None, "owner",
-                                 None, single_email_scope=True)  # a pending invitation binds not
+    mine = store.accounts.create("bob", "BOB@example.com", name="Mine", policy="testpol",
+                                 owner_role="owner",
+                                 single_email_scope=True)  # a pending invitation binds not
 
     with pytest.raises(Conflict):
-        store.accounts.create("bob", "bob@example.com", "Second", "testpol", None, "owner",
-                              None, single_email_scope=True)
+        store.accounts.create("bob", "bob@example.com", name="Second", policy="testpol",
+                              owner_role="owner", single_email_scope=True)
     with pytest.raises(Conflict):
         store.invitations.accept(token, "bob", "bob@example.com", single_email_scope=single)
     assert [a["id"] for a in store.accounts.list_for_user("bob", 10)[0]] == [mine["id"]]

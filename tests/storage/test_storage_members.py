@@ -65,7 +65,8 @@ def test_change_role_audits_and_bumps_version(store, new_account, join, decide):
     join(account["id"], "bob", "read")
     version = store.accounts.get(account["id"])["version"]
 
-    member = store.members.change_role(account["id"], "alice", "bob", "edit", "owner", decide)
+    member = store.members.change_role(account["id"], "alice", "bob", new_role="edit",
+                                       owner_role="owner", decide=decide)
 
     assert member["role"] == "edit"
     assert store.accounts.role_of(account["id"], "bob") == "edit"
@@ -88,9 +89,10 @@ def test_facts_passed_to_decide(store, new_account, join):
                                policy="p", version=1)
 
     with pytest.raises(Denied):
-        store.members.change_role(account["id"], "bob", "alice", "read", "owner", spy)
+        store.members.change_role(account["id"], "bob", "alice", new_role="read",
+                                  owner_role="owner", decide=spy)
     with pytest.raises(Denied):
-        store.members.remove(account["id"], "bob", "bob", "owner", spy)
+        store.members.remove(account["id"], "bob", "bob", owner_role="owner", decide=spy)
 
     assert seen == [
         ("member", "update_role", "edit", {"target_user_id": "alice", "target_role": "owner",
@@ -109,16 +111,18 @@ def test_denials_and_conflicts_change_nothing(store, new_account, join, decide):
     join(account["id"], "bob", "read")
 
     with pytest.raises(Denied) as raised:
-        store.members.change_role(account["id"], "bob", "bob", "owner", "owner", decide)
+        store.members.change_role(account["id"], "bob", "bob", new_role="owner", owner_role="owner",
+                                  decide=decide)
     assert raised.value.rule == "nobody-raises-own-role"
     with pytest.raises(Conflict):
-        store.members.change_role(account["id"], "alice", "alice", "read", "owner", decide)
+        store.members.change_role(account["id"], "alice", "alice", new_role="read",
+                                  owner_role="owner", decide=decide)
     with pytest.raises(Conflict):
-        store.members.remove(account["id"], "alice", "alice", "owner", decide)
+        store.members.remove(account["id"], "alice", "alice", owner_role="owner", decide=decide)
     with pytest.raises(NotFound):
-        store.members.remove(account["id"], "mallory", "bob", "owner", decide)
+        store.members.remove(account["id"], "mallory", "bob", owner_role="owner", decide=decide)
     with pytest.raises(NotFound):
-        store.members.remove(account["id"], "alice", "mallory", "owner", decide)
+        store.members.remove(account["id"], "alice", "mallory", owner_role="owner", decide=decide)
 
     assert store.accounts.role_of(account["id"], "alice") == "owner"
     assert store.accounts.role_of(account["id"], "bob") == "read"
@@ -130,8 +134,8 @@ def test_remove_and_leave_are_audited(store, new_account, join, decide):
     join(account["id"], "bob", "edit")
     join(account["id"], "carol", "read")
 
-    store.members.remove(account["id"], "bob", "carol", "owner", decide)
-    store.members.remove(account["id"], "bob", "bob", "owner", decide)
+    store.members.remove(account["id"], "bob", "carol", owner_role="owner", decide=decide)
+    store.members.remove(account["id"], "bob", "bob", owner_role="owner", decide=decide)
 
     assert [m["user_id"] for m in store.members.list(account["id"], 10)[0]] == ["alice"]
     events = store.audit.list(account["id"], 2)[0]

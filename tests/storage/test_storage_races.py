@@ -27,7 +27,8 @@ def owners(store, account_id):
 def two_owner_account(store, new_account, join, decide):
     account = new_account("alice")
     join(account["id"], "bob", "read")
-    store.members.change_role(account["id"], "alice", "bob", "owner", "owner", decide)
+    store.members.change_role(account["id"], "alice", "bob", new_role="owner", owner_role="owner",
+                              decide=decide)
     return account["id"]
 
 
@@ -43,10 +44,10 @@ def test_two_owners_demoting_each_other_keep_one_owner(store, new_account, join,
         account_id = two_owner_account(store, new_account, join, decide)
 
         results = race(
-            lambda a=account_id: store.members.change_role(a, "alice", "bob", "read",
-                                                           "owner", decide),
-            lambda a=account_id: store.members.change_role(a, "bob", "alice", "read",
-                                                           "owner", decide),
+            lambda a=account_id: store.members.change_role(
+                a, "alice", "bob", new_role="read", owner_role="owner", decide=decide),
+            lambda a=account_id: store.members.change_role(
+                a, "bob", "alice", new_role="read", owner_role="owner", decide=decide),
         )
 
         oks, errors = outcome(results)
@@ -60,8 +61,10 @@ def test_two_owners_leaving_at_once_keep_one_owner(store, new_account, join, dec
         account_id = two_owner_account(store, new_account, join, decide)
 
         results = race(
-            lambda a=account_id: store.members.remove(a, "alice", "alice", "owner", decide),
-            lambda a=account_id: store.members.remove(a, "bob", "bob", "owner", decide),
+            lambda a=account_id: store.members.remove(a, "alice", "alice", owner_role="owner",
+                                                      decide=decide),
+            lambda a=account_id: store.members.remove(a, "bob", "bob", owner_role="owner",
+                                                      decide=decide),
         )
 
         oks, errors = outcome(results)
@@ -73,11 +76,13 @@ def test_owner_count_after_many_concurrent_demotions(store, new_account, join, d
     account = new_account("alice")
     for user in ("bob", "carol", "dave"):
         join(account["id"], user, "read")
-        store.members.change_role(account["id"], "alice", user, "owner", "owner", decide)
+        store.members.change_role(account["id"], "alice", user, new_role="owner",
+                                  owner_role="owner", decide=decide)
     everyone = ["alice", "bob", "carol", "dave"]
 
-    race(*[lambda me=me: store.members.change_role(account["id"], me, me, "read", "owner",
-                                                   decide) for me in everyone])
+    race(*[lambda me=me: store.members.change_role(account["id"], me, me, new_role="read",
+                                                   owner_role="owner",
+                                                   decide=decide) for me in everyone])
 
     assert len(owners(store, account["id"])) == 1
     assert store.accounts.get(account["id"])["version"] == 1 + 3 * 2 + 3
@@ -145,9 +150,9 @@ def test_losing_the_unique_key_race_is_a_conflict(store, new_account, invite, mo
 
         def other():
             try:
-                inner["result"] = store.invitations.accept(  # another sign-in, same address
-                    second_token, "bob-twin", "bob@example.com",
-                    single_email_scope=one_account_only)
+                inner["result"] = store.invitations.accept(second_token, "bob-twin",
+                                                           "bob@example.com",
+                                                           single_email_scope=one_account_only)
             except Exception as e:
                 inner["error"] = e
 
@@ -191,8 +196,8 @@ def test_facts_are_read_under_the_account_lock(store, new_account, join, decide)
 
     def bob_demotes_alice():
         try:
-            bob["result"] = store.members.change_role(account_id, "bob", "alice", "read",
-                                                      "owner", decide)
+            bob["result"] = store.members.change_role(account_id, "bob", "alice", new_role="read",
+                                                      owner_role="owner", decide=decide)
         except Exception as e:
             bob["error"] = e
 
@@ -204,7 +209,8 @@ def test_facts_are_read_under_the_account_lock(store, new_account, join, decide)
             thread.join(timeout=1)  # bob must still be waiting for the lock
         return decide(kind, action, role, attr)
 
-    store.members.change_role(account_id, "alice", "bob", "read", "owner", alice_decides)
+    store.members.change_role(account_id, "alice", "bob", new_role="read", owner_role="owner",
+                              decide=alice_decides)
     thread.join(timeout=60)
 
     assert isinstance(bob.get("error"), Conflict), bob
@@ -213,8 +219,8 @@ def test_facts_are_read_under_the_account_lock(store, new_account, join, decide)
 
 def test_a_new_user_creating_accounts_in_parallel(store, race):
     results = race(*[
-        partial(store.accounts.create, "newbie", "newbie@example.com", f"A{i}", "testpol",
-                None, "owner") for i in range(3)])
+        partial(store.accounts.create, "newbie", "newbie@example.com", name=f"A{i}",
+                policy="testpol", owner_role="owner") for i in range(3)])
 
     assert all(kind == "ok" for kind, _ in results), results
     assert len(store.accounts.list_for_user("newbie", 10)[0]) == 3

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rolebook.storage import Store
+from rolebook.storage import InvitationRules, Store
 
 
 @dataclass(frozen=True)
@@ -36,9 +36,8 @@ def invite(store: Store, account_id: str, email: str, role: str, *,
            inviter: str | None = None) -> tuple[dict, str]:
     """A pending invitation of the account (by its creator unless told) and its token."""
     inviter = inviter or store.accounts.get(account_id)["created_by"]
-    return store.invitations.create(
-        account_id, inviter, email, role, None, None, 3600, False, None, _allow, _message,
-        None)
+    return store.invitations.create(account_id, inviter, email=email, role=role, decide=_allow,
+                                    make_message=_message, rules=InvitationRules(3600))
 
 
 def join(store: Store, account_id: str, user_id: str, role: str, *,

@@ -1,3 +1,4 @@
+
 """Databases as earlier builds left them, and plain looks into any database's catalog.
 
 `previous_schema` is what a build before schema versions made: Pony's create_tables from
@@ -17,6 +18,7 @@ from typing import Any
 import psycopg2
 from pony.orm import Database
 
+from rolebook.storage import InvitationRules
 from rolebook.storage.accounts import Accounts
 from rolebook.storage.entities import define_entities
 from rolebook.storage.invitations import Invitations
@@ -75,16 +77,19 @@ def fill(db: Database, accounts: int = 3, members: int = 4, policy: str = "testp
     made, invitations = Accounts(db, clock), Invitations(db, clock)
     ids = []
     for a in range(accounts):
-        account = made.create(f"owner{a}", f"owner{a}@example.com", f"Account {a}", policy,
-                              None, "owner", single_email_scope=True)
+        account = made.create(f"owner{a}", f"owner{a}@example.com", name=f"Account {a}",
+                              policy=policy, owner_role="owner", single_email_scope=True)
         for m in range(members):
             user = f"u{a}_{m}"
-            _, token = invitations.create(account["id"], f"owner{a}", f"{user}@example.com",
-                                          "edit" if m % 2 else "read", "First", None, 3600,
-                                          True, "owner", _allow, _message, None)
-            invitations.accept(token, user, f"{user}@example.com", "owner")
-        invitations.create(account["id"], f"owner{a}", f"pending{a}@example.com", "read",
-                           None, "Last", 3600, True, "owner", _allow, _message, None)
+            _, token = invitations.create(account["id"], f"owner{a}", email=f"{user}@example.com",
+                                          role="edit" if m % 2 else "read", first_name="First",
+                                          decide=_allow, make_message=_message,
+                                          rules=InvitationRules(3600, single_email_scope=True))
+            invitations.accept(token, user, f"{user}@example.com",
+                               single_email_scope=lambda account: True)
+        invitations.create(account["id"], f"owner{a}", email=f"pending{a}@example.com", role="read",
+                           last_name="Last", decide=_allow, make_message=_message,
+                           rules=InvitationRules(3600, single_email_scope=True))
         ids.append(account["id"])
     return ids
 
