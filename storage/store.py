@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+from datetime import datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -80,10 +81,22 @@ def open_database(url: str, create: bool = True, limits: Limits | None = None) -
     return db
 
 
+def database_clock(db: Database) -> Clock:
+    """The database server's time, in UTC: what decides (invitation expiry, rate-limit
+    windows, mail leases) is then the same on every replica, whatever their clocks say.
+    Inside a transaction it is the transaction's start (PostgreSQL's now()), so one change
+    sees one instant; outside one it costs its own short session. SQLite has one host, whose
+    clock is the database's."""
+    def now() -> datetime:
+        with db_session:
+            return db.select("SELECT (now() AT TIME ZONE 'UTC')")[0]
+    return now
+
+
 class Store:
     """The storage facade the API wires in; repositories own their sessions."""
 
-    def __init__(self, url: str, clock: Clock = utc_now, cache: AccountCache | None = None,
+    def __init__(self, url: str, clock: Clock | None = None, cache: AccountCache | None = None,
                  limits: Limits | None = None) -> None:
         self.url = url
         self.limits = limits or Limits()
@@ -91,6 +104,8 @@ class Store:
         define_entities(self.db)
         self._upgrade()
         self.db.generate_mapping(check_tables=True)  # every mapped column is there
+        if clock is None:
+            clock = database_clock(self.db) if self.db.provider.dialect == "PostgreSQL" else utc_now
         self.users = Users(self.db, clock, cache)
         self.accounts = Accounts(self.db, clock, cache)
         self.members = Members(self.db, clock, cache)

@@ -1,14 +1,14 @@
 """Invitations: single-use hashed tokens, expiry, resend, revoke, rate limit, email scope.
 
 Time moves with the fake clock, never with sleep. "One account per email" is checked
-for members and live invitations together; addresses compare case-insensitively and
+for members; addresses compare case-insensitively and
 are otherwise literal.
 """
 
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pony.orm import db_session
@@ -20,9 +20,11 @@ from rolebook.storage import (
     InvitationRules,
     NotFound,
     RateLimited,
+    Store,
     WrongUser,
 )
 from rolebook.storage.base import encode_cursor
+from tests.support.markers import postgres_only
 
 TABLES = ("rb_user", "rb_account", "rb_membership", "rb_invitation", "rb_email_claim",
           "rb_audit_event", "rb_outbox")
@@ -366,3 +368,32 @@ def test_single_scope_account_creation_claims_the_creator(store, new_account, in
     with pytest.raises(Conflict):
         store.invitations.accept(token, "bob", "bob@example.com", single_email_scope=single)
     assert [a["id"] for a in store.accounts.list_for_user("bob", 10)[0]] == [mine["id"]]
+
+
+@postgres_only
+def test_on_postgresql_times_that_decide_come_from_the_database(database_url, monkeypatch,
+                                                               decide, make_message):
+    """A replica whose clock is five hours fast stamps, expires and counts by the database's
+    clock, so replicas with drifting clocks agree on expiry and rate-limit windows."""
+    fast = datetime.now(UTC).replace(tzinfo=None) + timedelta(hours=5)
+    monkeypatch.setattr("rolebook.storage.store.utc_now", lambda: fast)
+    store = Store(database_url)
+    try:
+        account = store.accounts.create("alice", "alice@example.com", name="Acme",
+                                        policy="testpol", owner_role="owner")
+        invitation, _ = store.invitations.create(
+            account["id"], "alice", email="bob@example.com", role="read", decide=decide,
+            make_message=make_message, rules=InvitationRules(3600, per_account_per_hour=1))
+        with db_session:
+            server_now = store.db.select("SELECT (now() AT TIME ZONE 'UTC')")[0]
+        created = datetime.fromisoformat(invitation["created_at"].removesuffix("Z"))
+        assert abs((server_now - created).total_seconds()) < 60
+        expires = datetime.fromisoformat(invitation["expires_at"].removesuffix("Z"))
+        assert expires - created == timedelta(hours=1)
+        with pytest.raises(RateLimited) as raised:  # the window is the database's last hour
+            store.invitations.create(
+                account["id"], "alice", email="carol@example.com", role="read", decide=decide,
+                make_message=make_message, rules=InvitationRules(3600, per_account_per_hour=1))
+        assert 3500 < raised.value.retry_after_seconds <= 3600
+    finally:
+        store.close()
