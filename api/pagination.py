@@ -5,6 +5,7 @@ from __future__ import annotations
 import falcon
 
 from rolebook.api.problems import bad_request
+from rolebook.storage.errors import InvalidCursor
 
 DEFAULT_LIMIT, MAX_LIMIT = 50, 200
 
@@ -29,5 +30,5 @@ def listing(fetch, *args, **kwargs):
     """Call a storage list; a cursor it cannot decode is the client's mistake (400)."""
     try:
         return fetch(*args, **kwargs)
-    except ValueError:
+    except InvalidCursor:
         raise bad_cursor() from None

@@ -12,7 +12,7 @@ API:
         One query for the request path: the account and the caller's role in it;
         from the account cache, when the Store has one, while the account is unchanged.
     list_for_user(user_id, limit, cursor=None) -> (items, next_cursor)
-        items: account dict plus "role"; ordered by account id; ValueError on a bad cursor.
+        items: account dict plus "role"; ordered by account id; InvalidCursor on a bad cursor.
     role_of(account_id, user_id) -> str | None        (one indexed query)
     facts(account_id, owner_role) -> {"owner_count": int} | raises NotFound
     delete(account_id, actor_id, *, owner_role, decide) -> None

@@ -2,7 +2,7 @@
 
 API:
     list(account_id, limit, cursor=None) -> (items, next_cursor)
-        Newest first; ValueError on a bad cursor. Works after the account is deleted.
+        Newest first; InvalidCursor on a bad cursor. Works after the account is deleted.
 
 Event dict: {"id", "account_id", "at", "actor", "action", "target", "before", "after",
 "rule", "policy", "policy_version"}; before/after are decoded JSON (or None).

@@ -27,7 +27,7 @@ from pony.orm import (
 from pony.orm.dbapiprovider import IntegrityError
 
 from rolebook.storage.account_cache import AccountCache
-from rolebook.storage.errors import Conflict, Denied, IntegrityFault, NotFound
+from rolebook.storage.errors import Conflict, Denied, IntegrityFault, InvalidCursor, NotFound
 from rolebook.storage.notify import notify
 
 T = TypeVar("T")
@@ -76,24 +76,28 @@ def encode_cursor(kind: str, value: Any) -> str:
 
 
 def decode_cursor(kind: str, cursor: str | None, of_type: type | None = None) -> Any:
-    """Return the cursor's value, None for no cursor; ValueError for anything not ours.
+    """Return the cursor's value, None for no cursor; InvalidCursor for anything not ours.
 
-    With `of_type`, a value of another type (a hand-made cursor) is not ours either.
+    With `of_type`, a value of another type (a hand-made cursor) is not ours either, nor an
+    integer no database column holds (`["audit", 10**30]` was an OverflowError on SQLite).
     """
     if cursor is None or cursor == "":
         return None
     if not isinstance(cursor, str) or len(cursor) > MAX_CURSOR_LENGTH:
-        raise ValueError("invalid cursor")
+        raise InvalidCursor("invalid cursor")
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         data = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
     except (binascii.Error, UnicodeError, ValueError) as e:
-        raise ValueError("invalid cursor") from e
+        raise InvalidCursor("invalid cursor") from e
     if not (isinstance(data, list) and len(data) == 2 and data[0] == kind):
-        raise ValueError("invalid cursor")
-    if of_type is not None and type(data[1]) is not of_type:
-        raise ValueError("invalid cursor")
-    return data[1]
+        raise InvalidCursor("invalid cursor")
+    value = data[1]
+    if of_type is not None and type(value) is not of_type:
+        raise InvalidCursor("invalid cursor")
+    if isinstance(value, int) and not -2**63 <= value < 2**63:
+        raise InvalidCursor("invalid cursor")
+    return value
 
 
 def check_limit(limit: int) -> int:

@@ -1,9 +1,9 @@
 """Errors the repositories raise; the HTTP layer maps each to one status code.
 
-NotFound -> 404, Denied -> 403, Conflict -> 409, Gone -> 410, RateLimited -> 429,
-IntegrityFault -> 503. Storage never lets a Pony integrity or optimistic-check error
-escape: a lost race (a unique key taken first, an optimistic check) is a Conflict, which
-is what the client would have seen a moment later; any other integrity error (a NOT
+InvalidCursor -> 400, NotFound -> 404, Denied -> 403, Conflict -> 409, Gone -> 410,
+RateLimited -> 429, IntegrityFault -> 503. Storage never lets a Pony integrity or
+optimistic-check error escape: a lost race (a unique key taken first, an optimistic
+check) is a Conflict, which is what the client would have seen a moment later; any other integrity error (a NOT
 NULL, CHECK or foreign key the code did not expect) is an IntegrityFault, because
 retrying cannot help.
 """
@@ -15,6 +15,10 @@ from typing import Any
 
 class StorageError(Exception):
     """Base class so callers can catch every storage outcome at once."""
+
+
+class InvalidCursor(StorageError, ValueError):
+    """A list cursor this list did not hand out (made up, cut, or of another list)."""
 
 
 class NotFound(StorageError):

@@ -12,7 +12,7 @@ API:
         `make_message(invitation_dict, token) -> (to, subject, text, html)` is queued in
         the outbox in the same transaction.
     list(account_id, limit, cursor=None, status=None) -> (items, next_cursor)
-        Newest first; status in pending/accepted/expired/revoked; ValueError on bad cursor.
+        Newest first; status in pending/accepted/expired/revoked; InvalidCursor on a bad cursor.
     get(account_id, invitation_id) -> invitation dict | raises NotFound
     resend(account_id, actor_id, invitation_id, *, rules, decide, make_message)
         -> (invitation dict, token)

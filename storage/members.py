@@ -2,7 +2,7 @@
 
 API:
     list(account_id, limit, cursor=None, role=None) -> (items, next_cursor)
-        Keyset pagination by user id; opaque cursor; ValueError on a bad cursor.
+        Keyset pagination by user id; opaque cursor; InvalidCursor on a bad cursor.
     get(account_id, user_id) -> member dict | raises NotFound
     member_facts(account_id, actor_id, target_id, owner_role) -> dict
         {"actor_role", "target_user_id", "target_role", "owner_count", "is_self"}

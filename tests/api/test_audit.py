@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pytest
 
+from rolebook.storage.base import encode_cursor
 from tests.support.membership import all_audit, join
 
 
@@ -90,6 +91,10 @@ def test_newest_first_and_pages_cover_everything_once(convert, user, services):
     assert ids == sorted(ids, reverse=True)
     assert [e["after"] for e in seen[:5]] == [{"role": r} for r in
                                               ["edit", "read", "edit", "read", "edit"]]
+    for value in (10**30, -(10**30), 1.5, "12"):  # forged: an OverflowError was a 500
+        forged = audit(owner, convert, f"?cursor={encode_cursor('audit', value)}")
+        assert forged.status == 400, forged.json
+        assert forged.json["errors"] == [{"field": "cursor", "message": "invalid cursor"}]
 
 
 @pytest.mark.parametrize("policy, roles", [
