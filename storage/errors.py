@@ -3,9 +3,9 @@
 InvalidCursor -> 400, NotFound -> 404, Denied -> 403, Conflict -> 409, Gone -> 410,
 RateLimited -> 429, IntegrityFault -> 503. Storage never lets a Pony integrity or
 optimistic-check error escape: a lost race (a unique key taken first, an optimistic
-check) is a Conflict, which is what the client would have seen a moment later; any other integrity error (a NOT
-NULL, CHECK or foreign key the code did not expect) is an IntegrityFault, because
-retrying cannot help.
+check) is a Conflict, which is what the client would have seen a moment later; any
+other integrity error (a NOT NULL, CHECK or foreign key the code did not expect) is an
+IntegrityFault, because retrying cannot help.
 """
 
 from __future__ import annotations
