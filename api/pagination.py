@@ -7,18 +7,12 @@ import falcon
 from rolebook.api.problems import bad_request
 from rolebook.storage.errors import InvalidCursor
 
-DEFAULT_LIMIT, MAX_LIMIT = 50, 200
+DEFAULT_LIMIT = 50
 
 
 def page_params(req: falcon.Request) -> tuple[int, str | None]:
-    raw = req.get_param("limit")
-    limit = DEFAULT_LIMIT
-    if raw is not None:
-        if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
-            raise bad_request(f"limit must be an integer from 1 to {MAX_LIMIT}",
-                              [{"field": "limit", "message": f"1 to {MAX_LIMIT}"}])
-        limit = int(raw)
-    return limit, req.get_param("cursor")
+    """`limit` and `cursor`, already checked against openapi.yaml by ParamsMiddleware."""
+    return req.get_param_as_int("limit", default=DEFAULT_LIMIT), req.get_param("cursor")
 
 
 def bad_cursor() -> falcon.HTTPError:
