@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import threading
+from dataclasses import replace
 
 import psycopg2
 import pytest
@@ -49,7 +50,7 @@ def test_timeouts_from_flags_and_environment():
 @pytest.mark.parametrize("name", ["db_connect_timeout", "db_statement_timeout",
                                   "db_network_timeout", "ready_timeout"])
 def test_a_timeout_not_above_zero_refuses_to_start(tmp_path, name):
-    config = Config(data_dir=str(tmp_path)).with_(**{name: 0.0})
+    config = replace(Config(data_dir=str(tmp_path)), **{name: 0.0})
     with pytest.raises(StartupError) as refused:
         prepare(config)
     flag = "--" + name.replace("_", "-")
