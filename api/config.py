@@ -45,6 +45,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("port", "port to listen on", 8080, int),
     Setting("workers", "server processes sharing the port", 0, int, shown="two per core"),
     Setting("threads", "request threads per process", 8, int),
+    Setting("server", "HTTP server in each process: 'waitress', or 'granian' (faster; "
+            "pip install 'rolebook[granian]')", "waitress", choices=("waitress", "granian")),
     Setting("data_dir", "folder for the SQLite database, the Maildir and the signing key",
             "./var"),
     Setting("database_url", "database URL; postgresql://user@host:port/db for several "

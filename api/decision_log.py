@@ -7,8 +7,9 @@ account_id, principal {id, role}, policy (name@version), digest, latency_ns, and
 {kind, id, attr, actions: {action: {effect, rule, reason}}}; actions the policy does not define
 are listed once under `undefined_actions` (all denied) instead of repeating a decision each.
 
-Requests encode their line and put it on a queue bounded in bytes; a writer thread writes. When
-the queue is full the line is dropped and counted, so a slow disk never slows a decision. The
+Requests encode their line and hand it to a writer thread (api/line_writer.py), bounded in
+bytes. When that bound is reached the line is dropped and counted, so a slow disk never slows a
+decision. The
 file is reopened when it was rotated away (logrotate's rename mode), as WatchedFileHandler does.
 A `shipper` (api/decision_shipper.py) gets every line too, with a buffer of its own.
 """
@@ -16,7 +17,6 @@ A `shipper` (api/decision_shipper.py) gets every line too, with a buffer of its 
 from __future__ import annotations
 
 import os
-import queue
 import socket
 import sys
 import threading
@@ -27,11 +27,11 @@ from pathlib import Path
 import orjson
 
 from rolebook.api.auth import Caller
+from rolebook.api.line_writer import LineWriter
 from rolebook.api.request_context import REQUEST_ID
 
 MAX_QUEUED_BYTES = 64 * 1024 * 1024
 MAX_EVENT_BYTES = 1024 * 1024  # larger events keep their effects and rules, not their facts
-_STOP = b""
 
 
 def _instance() -> dict:
@@ -53,14 +53,10 @@ class DecisionLog:
         self._max_bytes = max_queued_bytes
         self._queued_bytes = 0
         self._lock = threading.Lock()
-        self._queue: queue.Queue = queue.Queue()
         self.path = data_dir / "decisions.log" if sink == "file" else None
         self._instance = None
-        self._thread = None
-        if self.local:
-            self._thread = threading.Thread(target=self._write_forever, name="decision-log",
-                                            daemon=True)
-            self._thread.start()
+        self._writer = LineWriter(self._open, self._rotated, self._written,
+                                  name="decision-log") if self.local else None
 
     def record(self, head: dict, resources: list[dict]) -> None:
         """One request's decisions: `head` holds the shared fields, `resources` the nested
@@ -92,7 +88,7 @@ class DecisionLog:
             if self._on_drop:
                 self._on_drop()
             return
-        self._queue.put(line)
+        self._writer.put(line)
 
     def _open(self):
         if self.path is None:
@@ -109,38 +105,19 @@ class DecisionLog:
         except FileNotFoundError:
             return True
 
-    def _write_forever(self) -> None:
-        out = self._open()
-        while True:
-            batch = [self._queue.get()]
-            while len(batch) < 1000:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            if self._rotated(out):
-                out.close()
-                out = self._open()
-            data = b"".join(batch)
-            out.write(data)
-            out.flush()
-            with self._lock:
-                self._queued_bytes -= len(data)
-            for _ in batch:
-                self._queue.task_done()
-            if _STOP in batch:
-                return
+    def _written(self, size: int) -> None:
+        with self._lock:
+            self._queued_bytes -= size
 
     def flush(self) -> None:
         """Wait until everything recorded so far is written to the file or stdout (tests, the
         impact replay); the HTTP sink is not waited for."""
-        if self.local:
-            self._queue.join()
+        if self._writer is not None:
+            self._writer.flush()
 
     def close(self) -> None:
-        if self._thread and self._thread.is_alive():
-            self._queue.put(_STOP)
-            self._thread.join(timeout=5)
+        if self._writer is not None:
+            self._writer.close()
         if self.shipper is not None:
             self.shipper.close()
 

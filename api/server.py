@@ -1,4 +1,4 @@
-"""Serving: waitress processes sharing one port, graceful stop on SIGTERM, reload on SIGHUP.
+"""Serving: worker processes sharing one port, graceful stop on SIGTERM, reload on SIGHUP.
 
 With several workers each process builds its own app (its own engine snapshot
 and database connections) and then binds its own SO_REUSEPORT socket, so the
@@ -10,12 +10,10 @@ non-listening socket, and starts, replaces and signals its children.
 
 from __future__ import annotations
 
-import _thread
 import contextlib
 import gc
 import logging
 import os
-import select
 import shutil
 import signal
 import socket
@@ -26,8 +24,6 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from pony.orm.dbapiprovider import DBException
-from waitress.channel import HTTPChannel
-from waitress.server import create_server
 
 from rolebook.api import tracing
 from rolebook.api.auth import IdentityError, Verifier
@@ -35,8 +31,6 @@ from rolebook.api.config import BY_NAME, Config, database_limits
 from rolebook.api.decision_shipper import check_url
 from rolebook.api.mail import from_url
 from rolebook.api.policy_set import DirSource, PolicySet, source_for
-from rolebook.api.probe_lane import ProbeLaneDispatcher
-from rolebook.api.server_errors import ProblemChannel
 from rolebook.api.supervisor import Supervisor
 from rolebook.api.worker_board import WorkerBoard, line, reload_here
 from rolebook.engine import PolicyLoadError, Snapshot, policy_files
@@ -48,8 +42,6 @@ CONTROL_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 DRAIN_SECONDS = 30
 BACKLOG = 1024
-# A connection accepted while stopping is waited for this long to send its request.
-FIRST_REQUEST_SECONDS = 2.0
 TIMEOUTS = ("db_connect_timeout", "db_statement_timeout", "db_network_timeout", "ready_timeout")
 
 
@@ -90,6 +82,11 @@ def prepare(config: Config) -> Snapshot:
         if not getattr(config, name) > 0:
             raise StartupError(f"{_named(name)} must be a number of seconds above 0, "
                                f"got {getattr(config, name)!r}")
+    if config.server == "granian":
+        from rolebook.api.granian_server import missing
+
+        if problem := missing():
+            raise StartupError(f"{_named('server')} granian: {problem}")
     from_folder = config.policy_source == "dir"
     if from_folder and not policy_files(config.policy_dir):
         raise NoPolicies(config.policy_dir)
@@ -152,67 +149,24 @@ def run_worker(config: Config, listen: Callable[[], socket.socket], board: Worke
     # long as the process: out of the collector's sight, full collections no longer walk it.
     # Those walks were the 400 ms p99 at 50 checks a request (44 ms with it).
     gc.freeze()
-    # Listening only once ready: until then the kernel sends connections to the other workers.
-    # The probes' own threads: /healthz answers while every request thread waits on the database.
-    server = create_server(app, sockets=[listen()], threads=config.threads,
-                           _dispatcher=ProbeLaneDispatcher(config.threads),
-                           max_request_body_size=config.max_body_bytes,
-                           ident="rolebook", clear_untrusted_proxy_headers=True)
-    server.channel_class = ProblemChannel  # waitress's own errors as problem+json
+    threading.Thread(target=_reload_on_sighup, args=(services, board), daemon=True,
+                     name="rolebook-reload").start()
+    board.post(line(services.policies.snapshot, read_at))
 
-    def drain():
-        # The interrupt below re-enters on_term, which must have finished starting this
-        # thread first: an exception inside Thread.start() breaks its locks.
-        handed_over.wait()
-        server.trigger.pull_trigger(close_listener)
-        deadline = time.monotonic() + DRAIN_SECONDS
-        while time.monotonic() < deadline and (not closed.is_set() or _busy(server)):
-            time.sleep(0.02)
+    def close():  # once requests have drained
         services.decisions.close()
         services.mailer.stop()
         services.policies.close()
         tracing.stop()
-        drained.set()
-        _thread.interrupt_main()  # runs on_term in the main thread, which leaves server.run()
 
-    draining, handed_over, closed, drained, stopping = (threading.Event() for _ in range(5))
-
-    def close_listener():  # in the loop thread
-        try:
-            _stop_listening(server)
-        finally:
-            closed.set()
-
-    def on_term(signum, frame):
-        if drained.is_set():
-            # Once: the same signal from the group and from the supervisor may both land after
-            # the drain, and a second interrupt would escape run() or the cleanup after it.
-            if not stopping.is_set():
-                stopping.set()
-                raise KeyboardInterrupt  # waitress's run() stops its loop on this
-            return
-        # Once only: a worker may hear SIGTERM or Ctrl-C's SIGINT both from its process group
-        # and from the supervisor.
-        if draining.is_set():
-            return
-        draining.set()
-        # Stop selecting the listening socket now; drain() has the loop thread take what the
-        # kernel already queued and close it (closing it here, under a running select, is EBADF).
-        log.info("%s: no new connections; finishing requests in flight",
-                 signal.Signals(signum).name)
-        server.accepting = False
-        threading.Thread(target=drain, daemon=True).start()
-        handed_over.set()
-
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGINT, on_term)
-    threading.Thread(target=_reload_on_sighup, args=(services, board), daemon=True,
-                     name="rolebook-reload").start()
-    board.post(line(services.policies.snapshot, read_at))
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # SIGHUP stays with the reloader
-    server.run()
-    for signum in STOP_SIGNALS:
-        signal.signal(signum, signal.SIG_IGN)  # leaving already; a late signal changes nothing
+    if config.server == "granian":
+        from rolebook.api import granian_server as http
+    else:
+        from rolebook.api import waitress_server as http
+    # Listening only once ready: until then the kernel sends connections to the other workers.
+    # SIGHUP stays blocked here and with the reloader; each server unblocks the stop signals.
+    http.serve(app, listen(), config, close, backlog=BACKLOG, drain_seconds=DRAIN_SECONDS,
+               stop_signals=STOP_SIGNALS)
     services.store.close()
 
 
@@ -225,36 +179,6 @@ def _reload_on_sighup(services, board: WorkerBoard) -> None:
             board.post(reload_here(services))
         except Exception:  # the next SIGHUP must still be heard
             log.exception("policy reload failed")
-
-
-def _stop_listening(server) -> None:
-    """Take every connection the kernel has already completed, then close the socket: those
-    get their answers, later ones are refused (a load balancer then tries another replica)."""
-    sock = server.socket
-    for _ in range(BACKLOG):
-        if not select.select([sock], [], [], 0)[0]:
-            break
-        server.handle_accept()
-    server.del_channel()
-    sock.close()
-
-
-def _busy(server) -> bool:
-    """Work still owed: requests running, queued, half received or half answered, or a
-    connection accepted moments ago whose first request has not arrived yet."""
-    dispatcher = server.task_dispatcher
-    if dispatcher.active_count or dispatcher.queue:
-        return True
-    now = time.time()
-    for channel in list(server._map.values()):
-        if not isinstance(channel, HTTPChannel):
-            continue
-        if channel.total_outbufs_len or channel.requests or channel.request is not None:
-            return True
-        silent = channel.last_activity == channel.creation_time
-        if silent and now - channel.creation_time < FIRST_REQUEST_SECONDS:
-            return True
-    return False
 
 
 def _safe_url(url: str) -> str:
