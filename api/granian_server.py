@@ -72,6 +72,10 @@ def serve(app, sock: socket.socket, config, close: Callable[[], None], *, backlo
         asked.set()
         log.info("%s: no new connections; finishing requests in flight",
                  signal.Signals(signum).name)
+        # Granian stops accepting and finishes every request it has received; a connection
+        # whose request is still arriving is closed (waitress waits for it: the one difference,
+        # tests/e2e/test_rolling_restart.py). Shutting the socket down first, to give such
+        # requests time, leaves granian's accept loop spinning and its stop never completing.
         stopping.set()
         sock.close()
 

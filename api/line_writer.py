@@ -84,9 +84,13 @@ class LineWriter:
                     out.close()
                     out = self._open()
                 data = batch[0][:0].join(batch)  # bytes or text, as put
-                out.write(data)
-                out.flush()
-                self._on_written(len(data))
+                try:
+                    out.write(data)
+                    out.flush()
+                except ValueError:  # the stream was closed under us (a handler replaced)
+                    stopping = True
+                else:
+                    self._on_written(len(data))
             for event in waiting:
                 event.set()
 

@@ -66,7 +66,8 @@ def _sink(stream):
 
 class BatchedStreamHandler(logging.StreamHandler):
     """A StreamHandler whose lines a thread writes in batches (api/line_writer.py): at one line
-    per request, a write and a lock per line cost a worker a tenth of its time."""
+    per request, a write and a lock per line cost a worker a tenth of its time. A warning or an
+    error is written before emit returns, so it is in the log before the answer it explains."""
 
     def __init__(self, stream=None):
         super().__init__(stream)
@@ -78,6 +79,8 @@ class BatchedStreamHandler(logging.StreamHandler):
                 self._pid, self._writer = os.getpid(), LineWriter(
                     lambda: _sink(self.stream), name="log-lines")
             self._writer.put(self.format(record) + self.terminator)
+            if record.levelno >= logging.WARNING:
+                self._writer.flush()
         except Exception:
             self.handleError(record)
 

@@ -20,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from rolebook.api.config import Config
 from rolebook.api.request_context import METHODS, UNMATCHED
+from tests.e2e.conftest import SERVERS
 from tests.support import live
 from tests.support.client import User, over_http
 from tests.support.processes import children, fresh_get, wait_for
@@ -45,10 +46,10 @@ def readme_table() -> dict[str, tuple[str | None, set[str]]]:
     return found
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
+@pytest.fixture(scope="module", params=SERVERS)
+def server(tmp_path_factory, request):
     srv = live.start(tmp_path_factory.mktemp("metrics") / "var", "--workers", "2",
-                     "--jwt-secret", SECRET, "--access-log", "off")
+                     "--jwt-secret", SECRET, "--access-log", "off", "--server", request.param)
     yield srv
     assert srv.stop() == 0
     assert "Traceback" not in srv.output(), srv.output()[-4000:]

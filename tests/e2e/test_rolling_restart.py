@@ -8,7 +8,9 @@ connection was never accepted and goes to the other replica; every other
 failure (reset, timeout, 5xx) counts. None may occur. At each stop, a request
 whose body is half sent and a connection that has sent nothing yet, both opened
 before the SIGTERM, are answered after the replica has stopped taking new
-connections. Deadlines and client timeouts, no sleeps.
+connections. Deadlines and client timeouts, no sleeps. Under `--server granian` the one
+difference: a connection that has not delivered a whole request at the SIGTERM may be closed
+(granian has no wait for it); every request it received is answered.
 """
 
 from __future__ import annotations
@@ -30,17 +32,20 @@ pytestmark = pytest.mark.postgres
 SECRET = "e2e-rolling-" + "r" * 32
 CLIENT_TIMEOUT = 10.0
 CLIENTS = 4
+# How a client sees a connection closed under it.
+CUT = {"BrokenPipeError", "ConnectionResetError", "RemoteDisconnected"}
 
 
 class Replica:
-    def __init__(self, name: str, data_dir, database_url: str):
+    def __init__(self, name: str, data_dir, database_url: str, http_server: str):
         self.name, self.data_dir, self.url = name, data_dir, database_url
+        self.http_server = http_server
         self.port, self.server, self.logs = None, None, []
 
     def start(self):
         self.server = live.start(self.data_dir, "--workers", "2", "--database-url", self.url,
                                  "--jwt-secret", SECRET, "--decision-log", "off",
-                                 port=self.port)
+                                 "--server", self.http_server, port=self.port)
         self.port = port_of(self.server.url)
 
     def stop(self) -> int:
@@ -120,22 +125,25 @@ def in_flight_then_stop(replica, body: bytes, headers: dict) -> list[int]:
             probe.close()
         return False
     wait_for(refusing, 20, f"replica {replica.name} refusing new connections")
-    half.send(body[len(body) // 2:])
-    silent.request("POST", "/v1/check", body, headers)
     statuses = []
-    for conn in (half, silent):
-        resp = conn.getresponse()
-        resp.read()
-        statuses.append(resp.status)
+    for conn, send in ((half, lambda: half.send(body[len(body) // 2:])),
+                       (silent, lambda: silent.request("POST", "/v1/check", body, headers))):
+        try:
+            send()
+            resp = conn.getresponse()
+            resp.read()
+            statuses.append(resp.status)
+        except (OSError, http.client.HTTPException) as exc:  # the connection was closed
+            statuses.append(type(exc).__name__)
         conn.close()
     return statuses
 
 
-def test_rolling_restart_loses_no_accepted_request(tmp_path):
+def test_rolling_restart_loses_no_accepted_request(tmp_path, http_server):
     with postgres.throwaway_database("rolebook_rolling") as name:
         url = postgres.url(name)
         # One after the other: replicas racing to create the tables is another matter.
-        replicas = [Replica(n, tmp_path / n, url) for n in ("a", "b")]
+        replicas = [Replica(n, tmp_path / n, url, http_server) for n in ("a", "b")]
         for replica in replicas:
             replica.start()
         try:
@@ -183,8 +191,16 @@ def test_rolling_restart_loses_no_accepted_request(tmp_path):
     outcomes = {}
     for _, outcome in client.calls:
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
-    assert set(outcomes) <= {"ok", "refused"}, outcomes
-    assert probes == [[200, 200], [200, 200]]
+    if http_server == "waitress":
+        assert set(outcomes) <= {"ok", "refused"}, outcomes
+        assert probes == [[200, 200], [200, 200]]
+    else:
+        # granian may close a connection that has not delivered a whole request at SIGTERM:
+        # either probe, and at most the one call each client had in the making at each stop;
+        # nothing else fails (no 5xx, no timeout).
+        cut = {o: n for o, n in outcomes.items() if o not in ("ok", "refused")}
+        assert set(cut) <= CUT and sum(cut.values()) <= CLIENTS * len(replicas), outcomes
+        assert all(s == 200 or s in CUT for probe in probes for s in probe), probes
     for replica in replicas:
         assert all("Traceback" not in log for log in replica.logs)
         assert replica.logs[0].count("SIGTERM: no new connections") == 2

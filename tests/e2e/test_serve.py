@@ -46,8 +46,8 @@ class Caller:
 
 
 @pytest.fixture
-def server(tmp_path):
-    srv = live.start(tmp_path / "var", "--workers", "2")
+def server(tmp_path, http_server):
+    srv = live.start(tmp_path / "var", "--workers", "2", "--server", http_server)
     yield srv
     srv.stop()
 
@@ -80,7 +80,7 @@ def test_newcomer_flow(server):
     assert (server.data_dir / "jwt-secret").stat().st_mode & 0o777 == 0o600
 
 
-def test_refuses_to_start_without_valid_policies(tmp_path):
+def test_refuses_to_start_without_valid_policies(tmp_path, http_server):
     policies = tmp_path / "policies"
     shutil.copytree(REPO / "policies", policies)
     text = (policies / "anytrack/v1.yaml").read_text()
@@ -88,7 +88,8 @@ def test_refuses_to_start_without_valid_policies(tmp_path):
         text.replace("min_role: manager\n", "min_role: overlord\n", 1))
     result = subprocess.run(
         [sys.executable, "-m", "rolebook", "serve", "--port", str(live.free_port()),
-         "--data-dir", str(tmp_path / "var"), "--policy-dir", str(policies)],
+         "--data-dir", str(tmp_path / "var"), "--policy-dir", str(policies),
+         "--server", http_server],
         cwd=REPO, capture_output=True, text=True, timeout=60,
         env={**os.environ, "PYTHONPATH": str(REPO)})
     assert result.returncode == 2
@@ -103,19 +104,21 @@ def test_refuses_to_start_without_valid_policies(tmp_path):
     ("--database-url", "oracle://db/x", "unsupported database URL"),
     ("--database-url", "postgresql://u:hunter2@127.0.0.1:1/x", "Connection refused"),
 ])
-def test_refuses_to_start_with_an_unusable_mail_or_database_url(tmp_path, flag, value, says):
+def test_refuses_to_start_with_an_unusable_mail_or_database_url(tmp_path, flag, value, says,
+                                                               http_server):
     result = rolebook("serve", "--port", str(live.free_port()), flag, value,
-                      data_dir=tmp_path / "var")
+                      "--server", http_server, data_dir=tmp_path / "var")
     assert result.returncode == 2, result.stderr
     assert f"rolebook: cannot start: {flag} / ROLEBOOK_" in result.stderr
     assert says in result.stderr and "Traceback" not in result.stderr
     assert "hunter2" not in result.stderr
 
 
-def test_sighup_reloads_every_worker_and_sigterm_stops(tmp_path):
+def test_sighup_reloads_every_worker_and_sigterm_stops(tmp_path, http_server):
     policies = tmp_path / "policies"
     shutil.copytree(REPO / "policies", policies)
-    server = live.start(tmp_path / "var", "--workers", "2", "--policy-dir", str(policies))
+    server = live.start(tmp_path / "var", "--workers", "2", "--policy-dir", str(policies),
+                        "--server", http_server)
     try:
         reader = Caller(server, "reader")
         v2 = (policies / "convert/v1.yaml").read_text().replace("version: 1", "version: 2")
@@ -137,10 +140,11 @@ def test_sighup_reloads_every_worker_and_sigterm_stops(tmp_path):
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_a_signal_to_the_whole_process_group_stops_every_process(tmp_path, signum):
+def test_a_signal_to_the_whole_process_group_stops_every_process(tmp_path, signum,
+                                                                 http_server):
     # Ctrl-C in a terminal, or a service manager stopping the unit, signals every process: each
     # worker hears it twice (from the group and from the supervisor) and must still exit once.
-    server = live.start(tmp_path / "var", "--workers", "3")
+    server = live.start(tmp_path / "var", "--workers", "3", "--server", http_server)
     group = os.getpgid(server.process.pid)
     assert group == server.process.pid
     os.killpg(group, signum)

@@ -95,8 +95,9 @@ def policies(tmp_path):
     return target
 
 
-def start(tmp_path, workers: int, policies=None):
-    flags = ["--workers", str(workers), "--jwt-secret", SECRET, "--decision-log", "off"]
+def start(tmp_path, workers: int, http_server: str, policies=None):
+    flags = ["--workers", str(workers), "--jwt-secret", SECRET, "--decision-log", "off",
+             "--server", http_server]
     if policies:
         flags += ["--policy-dir", str(policies)]
     server = live.start(tmp_path / "var", *flags)
@@ -111,8 +112,8 @@ def stopped_cleanly(server) -> None:
     assert code == 0 and "Traceback" not in server.output(), server.output()[-4000:]
 
 
-def test_a_killed_worker_is_replaced_under_load(tmp_path):
-    server = start(tmp_path, 3)
+def test_a_killed_worker_is_replaced_under_load(tmp_path, http_server):
+    server = start(tmp_path, 3, http_server)
     try:
         victim = sorted(at_full_strength(server, 3))[0]
         with Load(server.url) as load:
@@ -152,8 +153,8 @@ def test_a_killed_worker_is_replaced_under_load(tmp_path):
           f"{sum(1 for _, o in load.outcomes if o != 'ok')} failed (all in flight at the kill)")
 
 
-def test_a_worker_that_keeps_dying_waits_longer_each_time(tmp_path):
-    server = start(tmp_path, 2)
+def test_a_worker_that_keeps_dying_waits_longer_each_time(tmp_path, http_server):
+    server = start(tmp_path, 2, http_server)
     try:
         workers = at_full_strength(server, 2)
         victim, gaps = sorted(workers)[0], []
@@ -192,8 +193,8 @@ def ask_fresh(server, n: int) -> list[set[str]]:
 
 
 @pytest.mark.parametrize("workers", [3, 1])
-def test_http_reload_reaches_every_worker(tmp_path, policies, workers):
-    server = start(tmp_path, workers, policies)
+def test_http_reload_reaches_every_worker(tmp_path, policies, workers, http_server):
+    server = start(tmp_path, workers, http_server, policies)
     try:
         pids = at_full_strength(server, workers) if workers > 1 else {server.process.pid}
         assert all("convert@1" in seen for seen in ask_fresh(server, 10))
