@@ -6,10 +6,10 @@ import time
 
 from rolebook.api.account_lookup import AccountAccess
 from rolebook.api.auth import Caller
-from rolebook.api.decision_ids import new_decision_id
 from rolebook.api.decision_log import log_context, resource_entry
 from rolebook.api.problems import forbidden
 from rolebook.api.services import Services
+from rolebook.api.unique_ids import new_id
 from rolebook.engine import Decision
 
 
@@ -29,7 +29,7 @@ def decider(services: Services, access: AccountAccess, caller: Caller, resource_
         decision = policy.check(caller.id, actor_role, kind, action, attr, resource_id)
         count_effects(services, decision.allowed, not decision.allowed)
         services.decisions.record(
-            log_context(new_decision_id(), caller, {"id": caller.id, "role": actor_role},
+            log_context(new_id(), caller, {"id": caller.id, "role": actor_role},
                         account_id, policy.ref, policy.digest, time.perf_counter_ns() - started),
             [resource_entry(kind, resource_id, attr, {action: decision.view},
                             policy.kinds.get(kind, ()))])

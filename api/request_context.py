@@ -10,8 +10,10 @@ from __future__ import annotations
 import contextvars
 import logging
 import re
-import secrets
 import time
+
+from rolebook.api import logs
+from rolebook.api.unique_ids import new_id
 
 REQUEST_ID = contextvars.ContextVar("request_id", default="-")
 CALLER_HEADER = "X-Request-ID"
@@ -61,10 +63,6 @@ def method_label(method: str) -> str:
     return method if method in METHODS else "OTHER"
 
 
-def new_request_id() -> str:
-    return secrets.token_hex(8)
-
-
 class RequestContextMiddleware:
     """First in, last out: every response, refused ones included, gets the id and a line."""
 
@@ -73,7 +71,7 @@ class RequestContextMiddleware:
 
     def process_request(self, req, resp) -> None:
         given = req.get_header(CALLER_HEADER)
-        request_id = given if given and WELL_FORMED_ID.match(given) else new_request_id()
+        request_id = given if given and WELL_FORMED_ID.match(given) else new_id()
         req.context.request_id = request_id
         req.context.started = time.perf_counter()
         req.context.token = REQUEST_ID.set(request_id)
@@ -89,12 +87,11 @@ class RequestContextMiddleware:
             body = resp.render_body()
             caller = getattr(req.context, "caller", None)
             duration = time.perf_counter() - req.context.started
-            access_log.info(
-                "%s %s %s %.1fms", method_label(req.method), route,
-                resp.status_code, duration * 1000,
-                extra={"http": {"method": method_label(req.method), "route": route,
-                                "status": resp.status_code,
-                                "duration_ms": round(duration * 1000, 3),
-                                "bytes": len(body) if body else 0,
-                                "sub": caller.id if caller is not None else None}})
+            method, status = method_label(req.method), resp.status_code
+            http = {"method": method, "route": route, "status": status,
+                    "duration_ms": round(duration * 1000, 3), "bytes": len(body) if body else 0,
+                    "sub": caller.id if caller is not None else None}
+            message = f"{method} {route} {status} {duration * 1000:.1f}ms"
+            if not logs.info_line(access_log, message, http):
+                access_log.info("%s", message, extra={"http": http})
         REQUEST_ID.reset(req.context.token)

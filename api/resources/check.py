@@ -15,12 +15,12 @@ import falcon
 from rolebook.api import contract, tracing
 from rolebook.api.account_lookup import no_account, policy_unavailable
 from rolebook.api.auth import CHECK_SCOPE, Caller
-from rolebook.api.decision_ids import new_decision_id
 from rolebook.api.decision_log import log_context, resource_entry
 from rolebook.api.decisions import count_effects
 from rolebook.api.problems import bad_request, forbidden
 from rolebook.api.services import Services
 from rolebook.api.storable import storable_id
+from rolebook.api.unique_ids import new_id
 from rolebook.engine import Policy
 from rolebook.engine.check_request import CheckRequestError, answer_valid
 from rolebook.engine.vocabulary import DEFAULT_DENY
@@ -61,7 +61,7 @@ class CheckResource:
                 from None
         if not member:
             _deny_all(result, principal["id"], account_id)
-        decision_id = new_decision_id()
+        decision_id = new_id()
         result["decision_id"] = decision_id
         tracing.annotate("rolebook.decision_id", decision_id)
         self._log(body, result, caller, account_id, decision_id, started)
