@@ -189,6 +189,7 @@ class Server:
     log: Path
     workdir: Path
     notes: list[str] = field(default_factory=list)
+    decides: bool = True  # False for the floor, whose answers are constant
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -314,7 +315,7 @@ class NotAvailable(Exception):
     pass
 
 
-def start_rolebook(workers: int = 2, extra: Sequence[str] = ()) -> Server:
+def start_rolebook(workers: int = 2, extra: Sequence[str] = (), name: str = "rolebook") -> Server:
     """rolebook serve on a free loopback port with a fresh data dir, plus a check token."""
     workdir = Path(tempfile.mkdtemp(prefix="bench-rolebook-"))
     data_dir = workdir / "data"
@@ -360,7 +361,7 @@ def start_rolebook(workers: int = 2, extra: Sequence[str] = ()) -> Server:
     proc = _spawn([sys.executable, "-m", "rolebook", *cmd], env, log, ROOT)
     base = f"http://{HOST}:{port}"
     server = Server(
-        name="rolebook",
+        name=name,
         version="rolebook " + " ".join(a for a in cmd if str(workdir) not in a),
         proc=proc,
         url=f"{base}/v1/check",
@@ -382,6 +383,35 @@ def start_rolebook(workers: int = 2, extra: Sequence[str] = ()) -> Server:
         server.stop()
         raise NotAvailable(f"`rolebook token` failed: {(tok.stderr or tok.stdout).strip()[-300:]}")
     server.headers = {"Authorization": f"Bearer {token}"}
+    return server
+
+
+def start_floor(http_server: str) -> Server:
+    """The constant-answer app on rolebook's HTTP layer and worker settings (bench/floor.py)."""
+    workdir = Path(tempfile.mkdtemp(prefix="bench-floor-"))
+    port = free_port()
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
+    cmd = [sys.executable, "-m", "bench.floor", "--server", http_server, "--port", str(port)]
+    log = workdir / "floor.log"
+    base = f"http://{HOST}:{port}"
+    server = Server(
+        name=f"floor-{http_server}",
+        version=f"constant-answer Falcon app on rolebook's {http_server} layer",
+        proc=_spawn(cmd, env, log, ROOT),
+        url=f"{base}/v1/check",
+        health_url=f"{base}/healthz",
+        headers={},
+        body=rolebook_body,
+        log=log,
+        workdir=workdir,
+        notes=["constant answer: reads the body, decides nothing"],
+        decides=False,
+    )
+    if not wait_ready(server):
+        tail = log_tail(log)
+        server.stop()
+        raise NotAvailable(f"the floor app on {http_server} did not become ready:\n{tail}")
     return server
 
 

@@ -253,7 +253,7 @@ def run_server(
             ),
         }
         ok = True
-        for per, groups in shapes.items():
+        for per, groups in shapes.items() if server.decides else ():
             v = loopback.verify(server, groups, 200 if per == 1 else 20, args.seed)
             print(
                 f"{name} {per}/request: sample of {v.requests} requests, "
@@ -328,16 +328,28 @@ def run_http(args: argparse.Namespace, work: Workload, report: dict[str, Any]) -
         report["skipped"].append({"system": "*", "mode": "http", "reason": "wrk not available"})
         return
     report["versions"]["wrk"] = extras.tool_version([wrk, "--version"])
+    extra = shlex.split(args.rolebook_args)
     if wanted(args, "rolebook"):
         print("-- rolebook serve", flush=True)
         run_server(
-            args,
-            work,
-            wrk,
-            "rolebook",
-            lambda: loopback.start_rolebook(args.workers, shlex.split(args.rolebook_args)),
-            report,
+            args, work, wrk, "rolebook",
+            lambda: loopback.start_rolebook(args.workers, extra), report,
         )
+    granian = granian_missing()
+    for name in ("rolebook-granian", "floor-waitress", "floor-granian"):
+        if not wanted(args, name):
+            continue
+        if granian and name.endswith("granian"):
+            print(f"-- {name}: SKIPPED: {granian}")
+            report["skipped"].append({"system": name, "mode": "http", "reason": granian})
+            continue
+        print(f"-- {name}", flush=True)
+        if name == "rolebook-granian":
+            start = lambda: loopback.start_rolebook(  # noqa: E731
+                args.workers, [*extra, "--server", "granian"], name="rolebook-granian")
+        else:
+            start = lambda name=name: loopback.start_floor(name.removeprefix("floor-"))  # noqa: E731
+        run_server(args, work, wrk, name, start, report)
     if wanted(args, "cerbos"):
         print("-- Cerbos PDP", flush=True)
         binary = extras.ensure_cerbos() if not args.no_install else extras.CERBOS_BIN
@@ -346,6 +358,49 @@ def run_http(args: argparse.Namespace, work: Workload, report: dict[str, Any]) -
             report["skipped"].append({"system": "cerbos", "mode": "http", "reason": "no binary"})
         else:
             run_server(args, work, wrk, "cerbos", lambda: loopback.start_cerbos(binary), report)
+
+
+def granian_missing() -> str | None:
+    from rolebook.api.granian_server import missing
+
+    return missing()
+
+
+def compare(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each rolebook server against Cerbos (the issue's targets) and against its own floor, per
+    mode: throughput ratio, p50 ratio (Cerbos's / ours: above 1 is better), p99 ratio (ours /
+    Cerbos's: below 1 is better), and the share of the floor's requests/s rolebook serves."""
+    by = {(r["system"], r["mode"]): r for r in rows}
+    out = []
+    for system, floor in (("rolebook", "floor-waitress"), ("rolebook-granian", "floor-granian")):
+        for (name, mode), ours in by.items():
+            if name != system or mode == "in-process":
+                continue
+            cerbos, base = by.get(("cerbos", mode)), by.get((floor, mode))
+            out.append({
+                "system": system, "mode": mode,
+                "x_cerbos": cerbos and ours["decisions_per_s"] / cerbos["decisions_per_s"],
+                "p50_better": cerbos and cerbos["p50_ns"] / ours["p50_ns"],
+                "p99_vs_cerbos": cerbos and ours["p99_ns"] / cerbos["p99_ns"],
+                "of_floor": base and ours["decisions_per_s"] / base["decisions_per_s"],
+            })
+    return out
+
+
+def render_comparison(comparison: list[dict[str, Any]]) -> str:
+    def ratio(x: float | None) -> str:
+        return "-" if x is None else f"{x:.2f}"
+
+    head = ["system", "mode", "dec/s vs cerbos", "p50 better by", "p99 / cerbos's",
+            "of its floor"]
+    body = [[c["system"], c["mode"], ratio(c["x_cerbos"]), ratio(c["p50_better"]),
+             ratio(c["p99_vs_cerbos"]), "-" if c["of_floor"] is None else
+             f"{100 * c['of_floor']:.0f}%"] for c in comparison]
+    widths = [max([len(h)] + [len(b[i]) for b in body]) for i, h in enumerate(head)]
+    lines = ["  ".join(c.rjust(widths[i]) if i > 1 else c.ljust(widths[i])
+                       for i, c in enumerate(cells)) for cells in [head, *body]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
 
 
 def git_state() -> dict[str, Any]:
@@ -432,6 +487,12 @@ def main(argv: list[str] | None = None) -> int:
         f"the rest of the machine meanwhile; '!' = above {NOISY} cores, the row is noisy.\n"
         "rolebook x = rolebook decisions/s ÷ that row's decisions/s in the same mode."
     )
+    report["comparison"] = compare(report["rows"])
+    if report["comparison"]:
+        print("\n== against Cerbos and the stack floor (same run) ==")
+        print(render_comparison(report["comparison"]))
+        print("of its floor: rolebook's requests/s ÷ the constant-answer app's on the same "
+              "server, workers and threads.")
     for s in report["skipped"]:
         print(f"skipped: {s['system']} ({s['mode']}): {s['reason'].splitlines()[0]}")
     if not args.no_save:
