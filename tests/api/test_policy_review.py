@@ -35,3 +35,13 @@ def test_impact_replays_the_logged_decisions_and_needs_the_admin_scope(user, ser
     future = user("root", scope="admin").post(
         "/v1/policies/impact", {**body, "since": "2999-01-01T00:00:00Z"})
     assert future.status == 200 and future.json["replayed"] == 0
+
+
+@sqlite_only
+def test_a_since_no_clock_shows_is_a_400_naming_the_field(user):
+    """A leap second passes a Rust date-time check but not Python's datetime: it was a 500."""
+    for since in ("2016-12-31T23:59:60Z", "0000-01-01T00:00:00Z", "yesterday"):
+        refused = user("root", scope="admin").post(
+            "/v1/policies/impact", {"policy": "convert", "version": 1, "since": since})
+        assert refused.status == 400, (since, refused.json)
+        assert refused.json["errors"][0]["field"] == "since"
