@@ -7,10 +7,10 @@ from __future__ import annotations
 import re
 from functools import cache
 
-from rolebook.api.contract import fast_validator, inline, openapi
+from rolebook.api.contract import fast_validator, inline, judge, openapi
 from rolebook.api.problems import bad_request, not_found
 from rolebook.api.storable import storable_id
-from rolebook.engine.schema_errors import bounded_validator_class, first_errors
+from rolebook.engine.schema_errors import first_errors
 
 
 @cache
@@ -40,8 +40,7 @@ def query_checks(path: str, method: str):
     schema = query_schema(path, method)
     if schema is None:
         return None
-    bounded = bounded_validator_class()
-    return fast_validator(schema), bounded(schema, format_checker=bounded.FORMAT_CHECKER)
+    return fast_validator(schema), judge(schema)
 
 
 def _coerce(value: str, schema: dict) -> object:
