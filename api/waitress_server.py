@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import _thread
 import logging
-import select
 import signal
 import socket
 import threading
@@ -84,14 +83,33 @@ def serve(app, sock: socket.socket, config, close: Callable[[], None], *, backlo
 
 def _stop_listening(server, backlog: int) -> None:
     """Take every connection the kernel has already completed, then close the socket: those
-    get their answers, later ones are refused (a load balancer then tries another replica)."""
+    get their answers, later ones are refused (a load balancer then tries another replica).
+
+    A connection the kernel completes between the last accept and the close is reset by the
+    close; TCP has no way to stop a listener completing handshakes short of closing it. So
+    the accepts are bare syscalls, the close follows the last one at once, and the channels
+    for what was taken are made after it, keeping that window to microseconds.
+    """
     sock = server.socket
-    for _ in range(backlog):
-        if not select.select([sock], [], [], 0)[0]:
-            break
-        server.handle_accept()
-    server.del_channel()
-    sock.close()
+    server.del_channel()  # out of the loop's map; the socket stays open until below
+    taken = []
+    try:
+        while len(taken) < backlog:
+            try:
+                taken.append(sock.accept())
+            except BlockingIOError:
+                break  # the queue is empty
+            except ConnectionAbortedError:
+                continue  # the client gave up while queued
+    finally:
+        sock.close()
+    for conn, addr in taken:
+        try:
+            server.set_socket_options(conn)
+        except OSError:  # the client is already gone
+            conn.close()
+            continue
+        server.channel_class(server, conn, server.fix_addr(addr), server.adj, map=server._map)
 
 
 def _busy(server) -> bool:
