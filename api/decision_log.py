@@ -20,7 +20,7 @@ import os
 import socket
 import sys
 import threading
-from datetime import UTC, datetime
+import time
 from importlib import metadata
 from pathlib import Path
 
@@ -29,6 +29,7 @@ import orjson
 from rolebook.api.auth import Caller
 from rolebook.api.line_writer import LineWriter
 from rolebook.api.request_context import REQUEST_ID
+from rolebook.api.timestamps import utc_stamp
 
 MAX_QUEUED_BYTES = 64 * 1024 * 1024
 MAX_EVENT_BYTES = 1024 * 1024  # larger events keep their effects and rules, not their facts
@@ -65,8 +66,7 @@ class DecisionLog:
             return
         if self._instance is None or self._instance["pid"] != os.getpid():  # after fork
             self._instance = _instance()
-        event = {"time": datetime.now(UTC).isoformat(timespec="microseconds")
-                 .replace("+00:00", "Z"), **head, "request_id": REQUEST_ID.get(),
+        event = {"time": utc_stamp(time.time(), 6), **head, "request_id": REQUEST_ID.get(),
                  "instance": self._instance, "resources": resources}
         line = orjson.dumps(event) + b"\n"
         if len(line) > MAX_EVENT_BYTES:

@@ -15,9 +15,9 @@ from rolebook.engine import Decision
 
 def count_effects(services: Services, allowed: int, denied: int) -> None:
     if allowed:
-        services.metrics.decisions.labels("allow").inc(allowed)
+        services.metrics.allowed.inc(allowed)
     if denied:
-        services.metrics.decisions.labels("deny").inc(denied)
+        services.metrics.denied.inc(denied)
 
 
 def decider(services: Services, access: AccountAccess, caller: Caller, resource_id=None):

@@ -10,12 +10,12 @@ import logging
 import os
 import sys
 import time
-from datetime import UTC, datetime
 
 import orjson
 
 from rolebook.api import request_context
 from rolebook.api.line_writer import LineWriter
+from rolebook.api.timestamps import utc_stamp
 
 TEXT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
 
@@ -30,9 +30,8 @@ class RequestIdFilter(logging.Filter):
 
 def json_line(created: float, level: str, logger: str, message: str, request_id: str,
               http: dict | None = None, exception: str | None = None) -> str:
-    line = {"time": datetime.fromtimestamp(created, UTC).isoformat(
-                timespec="milliseconds").replace("+00:00", "Z"),
-            "level": level, "logger": logger, "message": message, "request_id": request_id}
+    line = {"time": utc_stamp(created, 3), "level": level, "logger": logger, "message": message,
+            "request_id": request_id}
     if http is not None:
         line["http"] = http
     if exception:

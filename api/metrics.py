@@ -100,6 +100,8 @@ class Metrics:
                                 (self.mail, ("sent", "retried", "failed"))):
             for value in values:
                 counter.labels(value)
+        # Bound once: labels() costs more than the increment itself, on every request.
+        self.allowed, self.denied = self.decisions.labels("allow"), self.decisions.labels("deny")
         self._shown: set[tuple[str, ...]] = set()
         self.scraped: list = [BuildInfo()]  # collectors read at each scrape, never summed
 
@@ -218,15 +220,23 @@ class MetricsMiddleware:
 
     def __init__(self, metrics: Metrics, routes: RouteNames):
         self.metrics, self.routes = metrics, routes
+        # (method, route, status) -> its two series, bound once: labels() costs more than the
+        # increment. The keys come from closed sets, so this stays small.
+        self._series: dict[tuple[str, str, int], tuple] = {}
 
     def process_response(self, req, resp, resource, req_succeeded):
         # Method and route from closed sets, so no request can add a series.
-        method, route = method_label(req.method), self.routes.of(req)
-        self.metrics.requests.labels(method, route, str(resp.status_code)).inc()
+        key = (method_label(req.method), self.routes.of(req), resp.status_code)
+        series = self._series.get(key)
+        if series is None:
+            method, route, status = key
+            series = self._series[key] = (
+                self.metrics.requests.labels(method, route, str(status)),
+                self.metrics.request_seconds.labels(method, route, status_class(status)))
+        series[0].inc()
         started = getattr(req.context, "started", None)  # set by RequestContextMiddleware
         if started is not None:
-            self.metrics.request_seconds.labels(method, route, status_class(resp.status_code)) \
-                .observe(time.perf_counter() - started)
+            series[1].observe(time.perf_counter() - started)
 
 
 class MetricsResource:
