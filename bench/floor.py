@@ -61,8 +61,8 @@ def main(argv: list[str] | None = None) -> int:
                        drain_seconds=DRAIN_SECONDS, stop_signals=STOP_SIGNALS)
             os._exit(0)
         children.append(pid)
-    print(f"floor: {config.server}, {len(children)} workers x {config.threads} threads on "
-          f"http://{config.host}:{config.port}", file=sys.stderr, flush=True)
+    print(f"floor: {config.server}, {len(children)} workers x {config.effective_threads} "
+          f"threads on http://{config.host}:{config.port}", file=sys.stderr, flush=True)
     signal.sigwait(set(STOP_SIGNALS))
     for pid in children:
         os.kill(pid, signal.SIGTERM)
