@@ -11,6 +11,7 @@ import contextvars
 import logging
 import re
 import time
+from functools import cache
 
 from rolebook.api import logs
 from rolebook.api.unique_ids import new_id
@@ -24,6 +25,7 @@ UNMATCHED = "(unmatched)"
 access_log = logging.getLogger("rolebook.access")
 
 
+@cache  # route templates are a closed set; every request asks
 def openapi_path(template: str) -> str:
     """`/v1/policies/{name}/versions/{version:int(min=1)}` → `.../{version}`, as openapi.yaml
     names it."""

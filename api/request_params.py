@@ -9,14 +9,9 @@ from functools import cache
 
 from rolebook.api.contract import fast_validator, inline, judge, openapi
 from rolebook.api.problems import bad_request, not_found
+from rolebook.api.request_context import openapi_path
 from rolebook.api.storable import storable_id
 from rolebook.engine.schema_errors import first_errors
-
-
-@cache
-def _openapi_path(uri_template: str) -> str:
-    """Falcon's `/x/{version:int(min=1)}` is OpenAPI's `/x/{version}`."""
-    return re.sub(r"{(\w+):[^}]*}", r"{\1}", uri_template)
 
 
 @cache
@@ -63,7 +58,7 @@ class ParamsMiddleware:
                 raise not_found("no such resource")
         if not req.params:
             return
-        checks = query_checks(_openapi_path(req.uri_template), req.method.lower())
+        checks = query_checks(openapi_path(req.uri_template), req.method.lower())
         if checks is None:
             return
         fast, describe = checks
