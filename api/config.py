@@ -45,10 +45,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("port", "port to listen on", 8080, int),
     Setting("workers", "server processes sharing the port", 0, int,
             shown="two per core under waitress, one under granian"),
-    # Python threads beyond what database waits need only queue for the GIL: 4 rather than 8
-    # had a lower p99 at 32 connections under both servers (waitress 23 ms against 24 ms and
-    # 5% more requests/s; granian 9-11 ms against 14-20 ms).
-    Setting("threads", "request threads per process", 4, int),
+    Setting("threads", "request threads per process", 0, int,
+            shown="8 under waitress, 4 under granian"),
     Setting("server", "HTTP server in each process: 'waitress', or 'granian' (faster; "
             "pip install 'rolebook[granian]')", "waitress", choices=("waitress", "granian")),
     Setting("data_dir", "folder for the SQLite database, the Maildir and the signing key",
@@ -134,6 +132,13 @@ class _Derived:
         # time-slices with the first (p99 at 32 connections 12-14 ms against 9 ms).
         per_core = 1 if self.server == "granian" else 2
         return self.workers or per_core * (os.cpu_count() or 1)
+
+    @property
+    def effective_threads(self) -> int:
+        # Under granian the sockets are Rust's; Python threads only run the app, so beyond what
+        # database waits need they only queue for the GIL: at 32 connections 4 threads had half
+        # the p99 of 8 (9-11 ms against 14-20 ms) at the same requests a second.
+        return self.threads or (4 if self.server == "granian" else 8)
 
     @property
     def data_path(self) -> Path:

@@ -59,7 +59,7 @@ def serve(app, sock: socket.socket, config, close: Callable[[], None], *, backlo
     # balancer then tries another replica) rather than queued behind the drain.
     listener = SocketHolder(os.dup(sock.fileno()), False, backlog)
     worker = WSGIWorker(
-        0, (None, listener), None, 1, RUNTIME_BLOCKING_THREADS, config.threads,
+        0, (None, listener), None, 1, RUNTIME_BLOCKING_THREADS, config.effective_threads,
         IDLE_THREAD_SECONDS, BACKPRESSURE,
         "1", None, None, None, *ssl_off, (None, None))
     loop = loops.get("asyncio")  # WSGI calls run on granian's threads; this loop never runs

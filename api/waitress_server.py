@@ -26,8 +26,8 @@ def serve(app, sock: socket.socket, config, close: Callable[[], None], *, backlo
     """Serve `app` on `sock` until SIGTERM or SIGINT, then drain (at most `drain_seconds`)
     and call `close`."""
     # The probes' own threads: /healthz answers while every request thread waits on the database.
-    server = create_server(app, sockets=[sock], threads=config.threads,
-                           _dispatcher=ProbeLaneDispatcher(config.threads),
+    server = create_server(app, sockets=[sock], threads=config.effective_threads,
+                           _dispatcher=ProbeLaneDispatcher(config.effective_threads),
                            max_request_body_size=config.max_body_bytes,
                            ident="rolebook", clear_untrusted_proxy_headers=True)
     server.channel_class = ProblemChannel  # waitress's own errors as problem+json

@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
                        drain_seconds=DRAIN_SECONDS, stop_signals=STOP_SIGNALS)
             os._exit(0)
         children.append(pid)
-    print(f"floor: {config.server}, {len(children)} workers x {config.threads} "
+    print(f"floor: {config.server}, {len(children)} workers x {config.effective_threads} "
           f"threads on http://{config.host}:{config.port}", file=sys.stderr, flush=True)
     signal.sigwait(set(STOP_SIGNALS))
     for pid in children:
