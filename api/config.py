@@ -121,24 +121,26 @@ SETTINGS: tuple[Setting, ...] = (
 BY_NAME = {s.name: s for s in SETTINGS}
 
 
+# Per server: (worker processes per core, request threads per worker) when none are set.
+# A waitress process idles about a quarter of the time between its I/O thread and its request
+# threads, even with requests queued; a second process per core fills that. Granian's I/O is
+# Rust threads that leave no such gap (a second process per core only time-slices with the
+# first: p99 at 32 connections 12-14 ms against 9 ms), and its Python threads only run the app,
+# so past what database waits need they only queue for the GIL (4 threads: p99 9-11 ms against
+# 14-20 ms for 8, at the same requests a second).
+SERVER_DEFAULTS = {"waitress": (2, 8), "granian": (1, 4)}
+
+
 class _Derived:
     """What follows from the settings: computed defaults and parsed values."""
 
     @property
     def effective_workers(self) -> int:
-        # A waitress process idles about a quarter of the time between its I/O thread and its
-        # request threads, even with requests queued; a second process per core fills that.
-        # Granian's I/O is Rust threads that leave no such gap: a second process per core only
-        # time-slices with the first (p99 at 32 connections 12-14 ms against 9 ms).
-        per_core = 1 if self.server == "granian" else 2
-        return self.workers or per_core * (os.cpu_count() or 1)
+        return self.workers or SERVER_DEFAULTS[self.server][0] * (os.cpu_count() or 1)
 
     @property
     def effective_threads(self) -> int:
-        # Under granian the sockets are Rust's; Python threads only run the app, so beyond what
-        # database waits need they only queue for the GIL: at 32 connections 4 threads had half
-        # the p99 of 8 (9-11 ms against 14-20 ms) at the same requests a second.
-        return self.threads or (4 if self.server == "granian" else 8)
+        return self.threads or SERVER_DEFAULTS[self.server][1]
 
     @property
     def data_path(self) -> Path:
