@@ -66,7 +66,7 @@ SETTINGS: tuple[Setting, ...] = (
             "the database with `rolebook policy publish` ('database')", "dir",
             choices=("dir", "database")),
     Setting("default_policy", "policy of new accounts that name none", "convert"),
-    Setting("pin", "pin active versions, e.g. 'convert@1,anytrack@2'", "",
+    Setting("pin", "pin active versions: NAME@VERSION, comma-separated", "",
             shown="the highest version of each"),
     Setting("mail_url", "maildir:PATH or smtp://[user:pass@]host:port[?starttls=1]", "",
             shown="maildir:<data-dir>/mail"),
@@ -108,7 +108,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("invitations_per_user_per_hour", "invitations one user may send per hour, all of "
             "their accounts together", 100, int),
     Setting("accounts_per_user_per_hour", "accounts one user may create per hour", 10, int),
-    Setting("account_cache", "keep members' roles and owner counts in memory until their "
+    Setting("account_cache", "keep members' roles and owner-role counts in memory until their "
             "account changes (other hosts' changes arrive by PostgreSQL notification); 'auto' "
             "is on", "auto",
             choices=("auto", "on", "off")),

@@ -3,11 +3,11 @@
 Only the HTTP layer changes. Our supervisor (api/supervisor.py) still forks, replaces and signals
 the workers; each worker still builds its app, binds its own SO_REUSEPORT socket once ready,
 reloads on SIGHUP and shares /metrics; so those guarantees are the same code for both servers.
-Granian's own process manager would replace all of that (a SIGHUP there respawns processes, so an
-invalid policy could not be refused while the old one keeps serving). Granian has no public call
-that serves one worker on a socket we made, so this uses the worker class its process manager uses
-(granian/server/mp.py, `_spawn_wsgi_worker`); the extra pins the versions it was written against
-(pyproject.toml), and tests/e2e run the server guarantees against it.
+Granian's own multi-process runner would replace all of that (a SIGHUP there respawns
+processes, so an invalid policy could not be refused while the old one keeps serving). Granian
+has no public call that serves one worker on a socket we made, so this uses the worker class
+that runner uses (granian/server/mp.py, `_spawn_wsgi_worker`); the extra pins the versions it
+was written against (pyproject.toml), and tests/e2e run the server guarantees against it.
 
 Measured with bench/ (README, Benchmarks): the same app serves about 2.5 times waitress's requests
 a second at 32 connections, because parsing and writing HTTP no longer take the GIL.

@@ -66,9 +66,9 @@ def _first_false(node: Node, pid, rid, attr) -> int:
 
 def refused(plan: Plan, false_parts: tuple[int, ...]) -> Decision:
     """The default deny of a plan whose allows all have conditions, naming each allow rule and
-    the part of its condition that is false (`_first_false` per conditional allow): "no rule
-    allows edit to update_role member" read as untrue to someone looking at
-    `editors-manage-non-owners` in the file. Each answer is built once per plan."""
+    the part of its condition that is false (`_first_false` per conditional allow): a bare "no
+    rule allows ROLE to ACTION KIND" reads as untrue to someone looking at a conditional allow
+    for that role in the file. Each answer is built once per plan."""
     decision = plan.refusals.get(false_parts)
     if decision is None and not false_parts:
         return plan.fallback

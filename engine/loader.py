@@ -44,7 +44,7 @@ class Source:
                              self._rule_named(path) + message, stage)
 
     def _rule_named(self, path: Path) -> str:
-        """`rule 'editors-manage-non-owners': ` for a problem inside a rule: people know
+        """`rule '<its name>': ` for a problem inside a rule: people know
         their rules by name, not by index."""
         if len(path) < 4 or path[0] != "resources" or path[2] != "rules" or path[4:] == ("name",):
             return ""  # outside a rule, or about the name itself

@@ -46,7 +46,7 @@ class Decision:
 
 @dataclass(frozen=True)
 class Membership:
-    """The account settings a policy fixes: who is an owner, how many, email scope, invitations
+    """The account settings a policy fixes: which role owns, how many must, email scope, invitations
     (storage and the API read them from here)."""
 
     owner_role: str
