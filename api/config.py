@@ -7,6 +7,7 @@ from SETTINGS, and a test checks the README lists every one.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 import secrets
@@ -44,7 +45,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("host", "address to listen on", "127.0.0.1"),
     Setting("port", "port to listen on", 8080, int),
     Setting("workers", "server processes sharing the port", 0, int,
-            shown="two per core under waitress, one under granian"),
+            shown="one and a half per core (rounded up) under waitress, one under granian"),
     Setting("threads", "request threads per process", 0, int,
             shown="8 under waitress, 4 under granian"),
     Setting("server", "HTTP server in each process: 'waitress', or 'granian' (faster; "
@@ -123,12 +124,16 @@ BY_NAME = {s.name: s for s in SETTINGS}
 
 # Per server: (worker processes per core, request threads per worker) when none are set.
 # A waitress process idles about a quarter of the time between its I/O thread and its request
-# threads, even with requests queued; a second process per core fills that. Granian's I/O is
-# Rust threads that leave no such gap (a second process per core only time-slices with the
-# first: p99 at 32 connections 12-14 ms against 9 ms), and its Python threads only run the app,
-# so past what database waits need they only queue for the GIL (4 threads: p99 9-11 ms against
-# 14-20 ms for 8, at the same requests a second).
-SERVER_DEFAULTS = {"waitress": (2, 8), "granian": (1, 4)}
+# threads, even with requests queued; more processes than cores fill that. Two per core
+# overshoot: the kernel spreads connections over SO_REUSEPORT sockets by a hash, so with more
+# processes the busiest one holds further above its share (32 connections over 4: 10-16 in the
+# busiest), and it sets the tail. On 2 cores, 3 processes against 4, five alternating pairs:
+# p99 at 32 connections 20-24 ms against 22-26, 50 checks a request +6 to +17%, one check the
+# same or up to 8% more. Granian's I/O is Rust threads that leave no such gap (a second process
+# per core only time-slices with the first: p99 at 32 connections 12-14 ms against 9 ms), and
+# its Python threads only run the app, so past what database waits need they only queue for
+# the GIL (4 threads: p99 9-11 ms against 14-20 ms for 8, at the same requests a second).
+SERVER_DEFAULTS = {"waitress": (1.5, 8), "granian": (1, 4)}
 
 
 class _Derived:
@@ -136,7 +141,7 @@ class _Derived:
 
     @property
     def effective_workers(self) -> int:
-        return self.workers or SERVER_DEFAULTS[self.server][0] * (os.cpu_count() or 1)
+        return self.workers or math.ceil(SERVER_DEFAULTS[self.server][0] * (os.cpu_count() or 1))
 
     @property
     def effective_threads(self) -> int:

@@ -101,7 +101,7 @@ def test_every_argument_has_help_and_defaults_print_as_words():
             assert "[default 0]" not in (action.help or "")
     serve = next(p for p in _leaves(build_parser()) if p.prog.endswith(" serve"))
     workers = next(a for a in serve._actions if "--workers" in a.option_strings)
-    assert "default: two per core" in workers.help
+    assert "default: one and a half per core (rounded up)" in workers.help
 
 
 def test_token_help_shows_only_what_minting_needs():
