@@ -26,6 +26,7 @@ from pathlib import Path
 
 import orjson
 
+from rolebook.api import process_id
 from rolebook.api.auth import Caller
 from rolebook.api.line_writer import LineWriter
 from rolebook.api.request_context import REQUEST_ID
@@ -64,7 +65,7 @@ class DecisionLog:
         decisions with their facts (see the module docstring)."""
         if not self.enabled:
             return
-        if self._instance is None or self._instance["pid"] != os.getpid():  # after fork
+        if self._instance is None or self._instance["pid"] != process_id.pid():  # after fork
             self._instance = _instance()
         event = {"time": utc_stamp(time.time(), 6), **head, "request_id": REQUEST_ID.get(),
                  "instance": self._instance, "resources": resources}

@@ -13,7 +13,7 @@ import time
 
 import orjson
 
-from rolebook.api import request_context
+from rolebook.api import process_id, request_context
 from rolebook.api.line_writer import LineWriter
 from rolebook.api.timestamps import utc_stamp
 
@@ -87,18 +87,18 @@ class BatchedStreamHandler(logging.StreamHandler):
             self.handleError(record)
 
     def put(self, line: str) -> None:
-        if self._pid != os.getpid():  # first use, or a forked worker: its own thread
-            self._pid, self._writer = os.getpid(), LineWriter(
+        if self._pid != process_id.pid():  # first use, or a forked worker: its own thread
+            self._pid, self._writer = process_id.pid(), LineWriter(
                 lambda: _sink(self.stream), name="log-lines")
         self._writer.put(line + self.terminator)
 
     def flush(self) -> None:
-        if self._writer is not None and self._pid == os.getpid():
+        if self._writer is not None and self._pid == process_id.pid():
             self._writer.flush()
         super().flush()
 
     def close(self) -> None:
-        if self._writer is not None and self._pid == os.getpid():
+        if self._writer is not None and self._pid == process_id.pid():
             self._writer.close()
         super().close()
 

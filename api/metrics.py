@@ -24,11 +24,13 @@ from prometheus_client import (
     Histogram,
     disable_created_metrics,
 )
+from prometheus_client import values as prometheus_values
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.process_collector import ProcessCollector
 
+from rolebook.api import process_id
 from rolebook.api.request_context import RouteNames, method_label
 
 log = logging.getLogger("rolebook.metrics")
@@ -45,6 +47,13 @@ EVALUATION_BUCKETS = (1e-6, 5e-6, 1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 5e-2
 def shared() -> bool:
     """Worker processes share a metrics folder (api/server.py sets it before they fork)."""
     return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+
+
+if shared():
+    # Decided at import, as prometheus_client decides its own (api/server.py sets the folder
+    # first); the pid from a variable a fork renews, not a system call on every increment.
+    prometheus_values.ValueClass = prometheus_values.MultiProcessValue(
+        process_identifier=process_id.pid)
 
 
 def status_class(code: int) -> str:
