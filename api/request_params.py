@@ -7,10 +7,11 @@ from __future__ import annotations
 import re
 from functools import cache
 
-from rolebook.api.contract import fast_validator, inline, judge, openapi
+from rolebook.api.contract import inline, judge, openapi
 from rolebook.api.problems import bad_request, not_found
 from rolebook.api.request_context import openapi_path
 from rolebook.api.storable import storable_id
+from rolebook.engine.fast_schema import fast_validator
 from rolebook.engine.schema_errors import first_errors
 
 

@@ -7,9 +7,18 @@ from __future__ import annotations
 import orjson
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rolebook.api.contract import validator
-from rolebook.engine.check_request import CheckRequestError, answer, schema, validate
+from rolebook.engine.check_request import (
+    CheckRequestError,
+    _validator,
+    answer,
+    schema,
+    validate,
+)
+from tests.api.test_request_schemas import JSON, shaped
 from tests.support.policies import REPO
 
 BODY = {"principal": {"id": "u_7", "role": "edit"}, "account_id": "acc_3",
@@ -133,3 +142,31 @@ def test_hostile_bodies_are_refused_cheaply():
                       f'"actions":["a"],"attr":{{"x":{"[" * 1000 + "]" * 1000}}}}}]}}')
     with pytest.raises(CheckRequestError, match="nested more than"):
         validate(deep)
+
+
+NAME = st.one_of(st.text(min_size=1, max_size=4), st.sampled_from(["", 1, None, "x" * 65]))
+FACT = st.one_of(st.text(max_size=3), st.integers(-2, 2), st.booleans(), st.none(), JSON)
+NEAR_VALID = st.fixed_dictionaries(
+    {"principal": st.fixed_dictionaries({"id": NAME}, optional={"role": NAME, "x": JSON}),
+     "resources": st.lists(st.fixed_dictionaries(
+         {"kind": NAME, "actions": st.lists(NAME, min_size=0, max_size=3)},
+         optional={"id": st.one_of(NAME, st.integers()),
+                   "attr": st.dictionaries(st.text(max_size=3), FACT, max_size=3)}),
+         min_size=0, max_size=3)},
+    optional={"account_id": NAME, "policy": NAME, "policy_version": st.integers(-1, 3)})
+
+
+@pytest.mark.parametrize("role_required", [True, False])
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_offline_fast_path_gets_the_judges_verdict(role_required, data):
+    """`validate` accepts in Rust and explains in Python: both must say the same, on bodies
+    near the schema's edges (most valid, with or without a role) and on any JSON at all."""
+    body = data.draw(st.one_of(NEAR_VALID, NEAR_VALID, shaped(schema()), JSON))
+    expected = not list(_validator(role_required).iter_errors(body))
+    try:
+        validate(body, role_required)
+        accepted = True
+    except CheckRequestError:
+        accepted = False
+    assert accepted is expected, body
