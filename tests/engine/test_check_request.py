@@ -144,16 +144,27 @@ def test_hostile_bodies_are_refused_cheaply():
         validate(deep)
 
 
-NAME = st.one_of(st.text(min_size=1, max_size=4), st.sampled_from(["", 1, None, "x" * 65]))
-FACT = st.one_of(st.text(max_size=3), st.integers(-2, 2), st.booleans(), st.none(), JSON)
+GOOD = st.text(min_size=1, max_size=4)
+BAD = st.sampled_from(["", 1, None, "x" * 65])
+
+
+def mostly(good: st.SearchStrategy, bad: st.SearchStrategy) -> st.SearchStrategy:
+    """`bad` one time in ten (one_of would draw each half the time)."""
+    return st.integers(0, 9).flatmap(lambda i: bad if i == 0 else good)
+
+
+NAME = mostly(GOOD, BAD)
+FACT = mostly(st.one_of(st.text(max_size=3), st.integers(-2, 2), st.booleans(), st.none()),
+              JSON)
 NEAR_VALID = st.fixed_dictionaries(
-    {"principal": st.fixed_dictionaries({"id": NAME}, optional={"role": NAME, "x": JSON}),
+    {"principal": st.fixed_dictionaries({"id": NAME}, optional={"role": NAME}),
      "resources": st.lists(st.fixed_dictionaries(
-         {"kind": NAME, "actions": st.lists(NAME, min_size=0, max_size=3)},
-         optional={"id": st.one_of(NAME, st.integers()),
-                   "attr": st.dictionaries(st.text(max_size=3), FACT, max_size=3)}),
-         min_size=0, max_size=3)},
-    optional={"account_id": NAME, "policy": NAME, "policy_version": st.integers(-1, 3)})
+         {"kind": NAME, "actions": st.lists(NAME, min_size=1, max_size=3)},
+         optional={"id": mostly(st.one_of(GOOD, st.integers()), BAD),
+                   "attr": st.dictionaries(st.text(max_size=3), FACT, max_size=2)}),
+         min_size=1, max_size=2)},
+    optional={"account_id": NAME, "policy": NAME,
+              "policy_version": mostly(st.integers(1, 3), st.integers(-1, 0))})
 
 
 @pytest.mark.parametrize("role_required", [True, False])
@@ -161,8 +172,9 @@ NEAR_VALID = st.fixed_dictionaries(
 @given(data=st.data())
 def test_offline_fast_path_gets_the_judges_verdict(role_required, data):
     """`validate` accepts in Rust and explains in Python: both must say the same, on bodies
-    near the schema's edges (most valid, with or without a role) and on any JSON at all."""
-    body = data.draw(st.one_of(NEAR_VALID, NEAR_VALID, shaped(schema()), JSON))
+    near the schema's edges (a third valid, with or without a role) and on any JSON at all."""
+    body = data.draw(st.integers(0, 3).flatmap(
+        lambda i: NEAR_VALID if i else st.one_of(shaped(schema()), JSON)))
     expected = not list(_validator(role_required).iter_errors(body))
     try:
         validate(body, role_required)
