@@ -109,9 +109,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("invitations_per_user_per_hour", "invitations one user may send per hour, all of "
             "their accounts together", 100, int),
     Setting("accounts_per_user_per_hour", "accounts one user may create per hour", 10, int),
-    Setting("account_cache", "keep members' roles and owner-role counts in memory until their "
-            "account changes (other hosts' changes arrive by PostgreSQL notification); 'auto' "
-            "is on", "auto",
+    Setting("account_cache", "keep members' roles and the count of each account's owning role "
+            "in memory until their account changes (other hosts' changes arrive by PostgreSQL "
+            "notification); 'auto' is on", "auto",
             choices=("auto", "on", "off")),
     Setting("log_level", "logging level", "INFO"),
     Setting("log_format", "log lines as 'text' or 'json'; 'auto' is text on a terminal and JSON "

@@ -1,6 +1,6 @@
 """Storage for rolebook: Pony entities and repositories that return plain data.
 
-Knows nothing of roles or products: role names, the owner role and every decision
+Knows nothing of roles or products: role names, which role owns an account, and every decision
 arrive from the caller. See `storage.store.Store` for construction.
 """
 

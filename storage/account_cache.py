@@ -1,4 +1,5 @@
-"""Reads about one account (a member's role, the owner count), kept until the account changes.
+"""Reads about one account (a member's role, how many hold the owning role), kept until the
+account changes.
 
 `/v1/check` with an `account_id` asks storage the same questions again and
 again; answering from memory saves a database round trip per check. An entry

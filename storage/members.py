@@ -16,8 +16,8 @@ API:
         `member.removed`; releases the member's email claim.
 
 Member dict: {"user_id", "email", "first_name", "last_name", "role", "joined_at"}.
-Facts are counted under the account lock, so two owners demoting each other at once
-cannot both see a second owner. Every change bumps the account's `version`.
+Facts are counted under the account lock, so two holders of the owning role demoting each
+other at once cannot both see another holder. Every change bumps the account's `version`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Accounts: create (the caller becomes the first owner), list yours, view, delete, permissions."""
+"""Accounts: create (the caller takes the policy's owning role), list yours, view, delete,
+permissions."""
 
 from __future__ import annotations
 

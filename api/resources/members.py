@@ -1,7 +1,7 @@
 """Members: list (paginated, filter by role), view, change a role, remove or leave.
 
 Every change goes to storage with the `decider`: storage locks the account,
-gathers the facts (target role, new role, owner count, is-self) and asks the
+gathers the facts (target role, new role, how many hold the owning role, is-self) and asks the
 policy inside its transaction; a denial becomes 403 naming the rule, a broken
 invariant (the policy marks it `conflict`) 409. Role names come only from the
 account's policy.
