@@ -18,7 +18,7 @@ from rolebook.engine.check_request import (
     schema,
     validate,
 )
-from tests.api.test_request_schemas import JSON, shaped
+from tests.support.json_shapes import JSON, shaped
 from tests.support.policies import REPO
 
 BODY = {"principal": {"id": "u_7", "role": "edit"}, "account_id": "acc_3",
