@@ -9,6 +9,7 @@ import orjson
 from waitress.channel import HTTPChannel
 from waitress.task import ErrorTask
 
+from rolebook.api.one_send import OneSendTask
 from rolebook.api.problems import PROBLEM_TYPE
 
 SLUGS = {400: "bad-request", 413: "payload-too-large", 431: "headers-too-large",
@@ -29,4 +30,5 @@ class ProblemErrorTask(ErrorTask):
 
 
 class ProblemChannel(HTTPChannel):
+    task_class = OneSendTask  # head and body in one send (api/one_send.py)
     error_task_class = ProblemErrorTask
