@@ -34,6 +34,7 @@ from rolebook.api.timestamps import utc_stamp
 
 MAX_QUEUED_BYTES = 64 * 1024 * 1024
 MAX_EVENT_BYTES = 1024 * 1024  # larger events keep their effects and rules, not their facts
+NONE: frozenset[str] = frozenset()  # the actions of a kind the policy does not define
 
 
 def _instance() -> dict:
@@ -131,15 +132,16 @@ def log_context(decision_id: str, caller: Caller, principal: dict, account_id: s
             "latency_ns": latency_ns}
 
 
-def resource_entry(kind: str, rid, attr: dict | None, actions: dict, known) -> dict:
-    """A resource's decisions as the log holds them; `actions` maps action → decision view,
-    `known` is the policy's actions for this kind."""
-    entry = {"kind": kind, "id": rid, "attr": attr or {}}
-    defined = {a: d for a, d in actions.items() if a in known}
-    if len(defined) < len(actions):
-        entry["undefined_actions"] = [a for a in actions if a not in known]
-    entry["actions"] = defined
-    return entry
+def resource_entry(kind: str, rid, attr: dict | None, actions: dict, known: frozenset) -> dict:
+    """A resource's decisions as the log holds them; `actions` maps action → decision view
+    (shared, not copied: the line is encoded before anything changes it), `known` is the set of
+    the policy's actions for this kind (`Policy.action_sets`). At 50 resources a request, testing
+    each action in Python was a sixth of the request's time."""
+    if known.issuperset(actions):
+        return {"kind": kind, "id": rid, "attr": attr or {}, "actions": actions}
+    return {"kind": kind, "id": rid, "attr": attr or {},
+            "undefined_actions": [a for a in actions if a not in known],
+            "actions": {a: d for a, d in actions.items() if a in known}}
 
 
 def _without_facts(resource: dict) -> dict:

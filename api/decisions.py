@@ -6,7 +6,7 @@ import time
 
 from rolebook.api.account_lookup import AccountAccess
 from rolebook.api.auth import Caller
-from rolebook.api.decision_log import log_context, resource_entry
+from rolebook.api.decision_log import NONE, log_context, resource_entry
 from rolebook.api.problems import forbidden
 from rolebook.api.services import Services
 from rolebook.api.unique_ids import new_id
@@ -32,7 +32,7 @@ def decider(services: Services, access: AccountAccess, caller: Caller, resource_
             log_context(new_id(), caller, {"id": caller.id, "role": actor_role},
                         account_id, policy.ref, policy.digest, time.perf_counter_ns() - started),
             [resource_entry(kind, resource_id, attr, {action: decision.view},
-                            policy.kinds.get(kind, ()))])
+                            policy.action_sets.get(kind, NONE))])
         return decision
     return decide
 

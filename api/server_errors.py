@@ -1,7 +1,7 @@
 """Errors waitress answers itself, before Falcon sees the request (a body over the limit, a
 malformed request line or header, headers too large), in the same problem+json as every other
-error. Waitress lets a server choose its channel class and a channel its error task; nothing is
-patched."""
+error. Waitress lets a server choose its channel class and a channel its task classes (the
+error task here, the request task in api/one_send.py); nothing is patched."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.workload import generate
-from rolebook.api.decision_log import DecisionLog, resource_entry
+from rolebook.api.decision_log import NONE, DecisionLog, resource_entry
 from rolebook.engine import impact, load_snapshot
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,7 +41,7 @@ def write_log(folder: Path, decisions: int) -> Path:
                                     {x.action: policy.check(c.principal_id, c.role, x.kind,
                                                             x.action, x.attr,
                                                             x.resource_id).view},
-                                    policy.kinds.get(x.kind, ()))
+                                    policy.action_sets.get(x.kind, NONE))
                      for x in batch]
         log.record({**head, "principal": {"id": c.principal_id, "role": c.role}}, resources)
         written += size

@@ -160,6 +160,8 @@ class Policy:
     def __post_init__(self):
         self.ranks = MappingProxyType(self.ranks)
         self.check = checker(self.plans, self.undefined)
+        # `kinds` as sets: the decision log asks whether each logged action is defined.
+        self.action_sets = {kind: frozenset(actions) for kind, actions in self.kinds.items()}
 
     @property
     def ref(self) -> str:

@@ -15,7 +15,7 @@ import falcon
 from rolebook.api import contract, tracing
 from rolebook.api.account_lookup import no_account, policy_unavailable
 from rolebook.api.auth import CHECK_SCOPE, Caller
-from rolebook.api.decision_log import log_context, resource_entry
+from rolebook.api.decision_log import NONE, log_context, resource_entry
 from rolebook.api.decisions import count_effects
 from rolebook.api.problems import bad_request, forbidden
 from rolebook.api.services import Services
@@ -130,13 +130,13 @@ class CheckResource:
         count_effects(services, allowed, total - allowed)
         if not services.decisions.enabled:
             return
-        kinds = services.policies.snapshot.get(result["policy"], result["version"]).kinds
+        known = services.policies.snapshot.get(result["policy"], result["version"]).action_sets
         services.decisions.record(
             log_context(decision_id, caller, result["principal"], account_id,
                         f"{result['policy']}@{result['version']}", result["digest"],
                         elapsed // (total or 1)),
             [resource_entry(r["kind"], r["id"], asked.get("attr"), r["actions"],
-                            kinds.get(r["kind"], ()))
+                            known.get(r["kind"], NONE))
              for asked, r in zip(body["resources"], result["results"], strict=True)])
 
 
