@@ -90,21 +90,24 @@ def answer_valid(snapshot: Snapshot, body: dict, default_policy: str,
                                 "principal.role")
     policy = _policy(snapshot, body, default_policy)
     if explain:
-        decided = [_explained(policy, pid, role, r) for r in resources]
+        results = [{"kind": r["kind"], "id": r.get("id"),
+                    "actions": _explained(policy, pid, role, r)} for r in resources]
     else:
-        decided = [  # shared, read-only views (Decision.view): callers replace, never edit
-            {action: d.view for action, d in actions.items()}
-            for actions in policy.check_batch(pid, role, resources)
-        ]
+        # One pass straight to the answer's shape (at 50 resources a third faster than
+        # check_batch's Decisions, then views, then entries); the views are shared and
+        # read-only (Decision.view): callers replace them, never edit.
+        check, results = policy.check, []
+        for r in resources:
+            kind, attr, rid = r["kind"], r.get("attr"), r.get("id")
+            results.append({"kind": kind, "id": rid, "actions": {
+                action: check(pid, role, kind, action, attr, rid).view
+                for action in r["actions"]}})
     return {
         "policy": policy.name,
         "version": policy.version,
         "digest": policy.digest,
         "principal": {"id": pid, "role": role},
-        "results": [
-            {"kind": r["kind"], "id": r.get("id"), "actions": actions}
-            for r, actions in zip(resources, decided, strict=True)
-        ],
+        "results": results,
     }
 
 
