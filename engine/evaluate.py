@@ -122,21 +122,23 @@ def _trace_node(node: Node, pid, rid, attr, out: list) -> bool | None:
 def checker(plans: dict, undefined: Callable[[str, str, str], Decision]) -> Callable:
     """`Policy.check(pid, role, kind, action, attr=None, rid=None) -> Decision`.
 
-    The hot path, so a closure over two dicts rather than a method: a constant answer is
-    one lookup; otherwise the plan's generated function (engine.codegen) decides.
+    The hot path, so a closure rather than a method, over nested dicts (kind, then action,
+    then role) holding each plan's constant answer or its generated function (engine.codegen):
+    building and hashing a (kind, action, role) key on every call made the in-process
+    benchmark 0.81-0.83x the plain-function reference; without it, 1.01-1.11x.
     """
-    constant = {k: p.constant for k, p in plans.items() if p.constant is not None}.get
-    generated = {k: p.generated for k, p in plans.items() if p.constant is None}.get
+    table: dict = {}
+    for (kind, action, role), plan in plans.items():
+        table.setdefault(kind, {}).setdefault(action, {})[role] = (plan.constant, plan.generated)
 
     def check(pid: str, role: str, kind: str, action: str,
               attr: dict | None = None, rid: object = None) -> Decision:
-        key = (kind, action, role)
-        decision = constant(key)
+        try:
+            decision, fn = table[kind][action][role]
+        except KeyError:
+            return undefined(role, kind, action)
         if decision is not None:
             return decision
-        fn = generated(key)
-        if fn is None:
-            return undefined(role, kind, action)
         return fn(pid, rid, attr)
 
     return check
