@@ -132,7 +132,8 @@ def log_context(decision_id: str, caller: Caller, principal: dict, account_id: s
             "latency_ns": latency_ns}
 
 
-def resource_entry(kind: str, rid, attr: dict | None, actions: dict, known: frozenset) -> dict:
+def resource_entry(kind: str, rid, attr: dict | None, actions: dict,
+                   known: frozenset[str] | set[str]) -> dict:
     """A resource's decisions as the log holds them; `actions` maps action → decision view
     (shared, not copied: the line is encoded before anything changes it), `known` is the set of
     the policy's actions for this kind (`Policy.action_sets`). At 50 resources a request, testing
