@@ -26,16 +26,19 @@ _STOP = object()
 class LineWriter:
     def __init__(self, open_stream: Callable[[], IO],
                  reopen: Callable[[IO], bool] = lambda out: False,
-                 on_written: Callable[[int], None] = lambda size: None, name: str = "lines"):
+                 on_written: Callable[[int], None] = lambda size: None, name: str = "lines",
+                 render: Callable[[object], bytes | str] | None = None):
         """`open_stream` gives the stream to write (again when `reopen(stream)` says so, e.g.
-        after log rotation); `on_written(bytes)` follows each batch."""
+        after log rotation); `on_written(bytes)` follows each batch. With `render`, what put()
+        gets is turned into its line here, in the writer thread, a batch at a time."""
         self._open, self._reopen, self._on_written = open_stream, reopen, on_written
+        self._render = render
         self._lines: deque = deque()
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._write_forever, name=name, daemon=True)
         self._thread.start()
 
-    def put(self, line: bytes | str) -> None:
+    def put(self, line) -> None:
         if not self._lines:
             self._wake.set()
         self._lines.append(line)
@@ -80,6 +83,8 @@ class LineWriter:
                 else:
                     batch.append(item)
             if batch:
+                if self._render is not None:
+                    batch = [self._render(item) for item in batch]
                 if self._reopen(out):
                     out.close()
                     out = self._open()

@@ -30,7 +30,7 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.process_collector import ProcessCollector
 
-from rolebook.api import process_id
+from rolebook.api import metric_values
 from rolebook.api.request_context import RouteNames, method_label
 
 log = logging.getLogger("rolebook.metrics")
@@ -51,9 +51,8 @@ def shared() -> bool:
 
 if shared():
     # Decided at import, as prometheus_client decides its own (api/server.py sets the folder
-    # first); the pid from a variable a fork renews, not a system call on every increment.
-    prometheus_values.ValueClass = prometheus_values.MultiProcessValue(
-        process_identifier=process_id.pid)
+    # first): its files, written in batches rather than at every increment.
+    prometheus_values.ValueClass = metric_values.BatchedValue
 
 
 def status_class(code: int) -> str:
@@ -143,6 +142,7 @@ class Metrics:
         what is read at scrape time (`also`: collectors of this scrape)."""
         registry = CollectorRegistry(auto_describe=False)
         if shared():
+            metric_values.flush()  # this worker's counts now; the others' FLUSH_SECONDS old at most
             MultiProcessCollector(registry)
         else:
             registry.register(_Of(self.registry))

@@ -88,12 +88,8 @@ class RequestContextMiddleware:
         if self.enabled and access_log.isEnabledFor(logging.INFO):
             body = resp.render_body()
             caller = getattr(req.context, "caller", None)
-            duration = time.perf_counter() - req.context.started
-            method, status = method_label(req.method), resp.status_code
-            http = {"method": method, "route": route, "status": status,
-                    "duration_ms": round(duration * 1000, 3), "bytes": len(body) if body else 0,
-                    "sub": caller.id if caller is not None else None}
-            message = f"{method} {route} {status} {duration * 1000:.1f}ms"
-            if not logs.info_line(access_log, message, http):
-                access_log.info("%s", message, extra={"http": http})
+            logs.access_line(access_log, (
+                method_label(req.method), route, resp.status_code,
+                time.perf_counter() - req.context.started, len(body) if body else 0,
+                caller.id if caller is not None else None))
         REQUEST_ID.reset(req.context.token)

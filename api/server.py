@@ -25,7 +25,7 @@ from dataclasses import replace
 
 from pony.orm.dbapiprovider import DBException
 
-from rolebook.api import tracing
+from rolebook.api import metric_values, tracing
 from rolebook.api.auth import IdentityError, Verifier
 from rolebook.api.config import BY_NAME, Config, database_limits
 from rolebook.api.decision_shipper import check_url
@@ -158,6 +158,7 @@ def run_worker(config: Config, listen: Callable[[], socket.socket], board: Worke
         services.mailer.stop()
         services.policies.close()
         tracing.stop()
+        metric_values.flush()  # last: closing the rest may still count
 
     if config.server == "granian":
         from rolebook.api import granian_server as http

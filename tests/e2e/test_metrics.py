@@ -89,10 +89,15 @@ def test_every_metric_has_its_type_and_labels_and_each_worker_its_process(server
     assert asked.status == 200
     workers = children(server.process.pid)
     assert len(workers) == 2
-    # Each worker lists itself once ready; a scrape in either reports both.
+    # Each worker lists itself once ready; a scrape in either reports both, and the check's
+    # counts once the worker that served it has written them (metric_values.FLUSH_SECONDS):
+    # the request's duration is the last of them.
+    served = ('rolebook_http_request_duration_seconds_count{method="POST",route="/v1/check",'
+              'status_class="2xx"} 1.0')
     text = wait_for(lambda: (lambda t: t if {s.labels["pid"] for s in families(t)[
-        "process_resident_memory_bytes"].samples} == {str(p) for p in workers} else None)(
-        scrape(server)), timeout=15, what="both workers' process metrics")
+        "process_resident_memory_bytes"].samples} == {str(p) for p in workers}
+        and served in t else None)(
+        scrape(server)), timeout=15, what="both workers' process metrics and the check's counts")
     found = families(text)
     documented = readme_table()
     assert len(documented) > 20

@@ -21,6 +21,7 @@ import pytest
 from tests.support import live
 from tests.support.client import over_http
 from tests.support.live import REPO
+from tests.support.processes import wait_for
 
 SECRET = "e2e-secret-" + "e" * 32
 
@@ -71,10 +72,13 @@ def test_newcomer_flow(server):
         svc.call("POST", "/v1/check", {
             "principal": {"id": "alice"}, "account_id": account.json["id"],
             "resources": [{"kind": "object", "id": "42", "actions": ["update", "delete"]}]})
-    # Each /metrics answer comes from one worker, yet adds up every worker's counts.
+    # Each /metrics answer comes from one worker, yet adds up every worker's counts (the other
+    # worker's within metric_values.FLUSH_SECONDS); from then on every answer has them all.
+    allowed = 'rolebook_decisions_total{effect="allow"} 20.0'
+    wait_for(lambda: allowed in over_http(server.url)("GET", "/metrics", None, {}).json,
+             timeout=10, what="20 allowed decisions counted")
     for _ in range(6):
-        metrics = over_http(server.url)("GET", "/metrics", None, {}).json
-        assert 'rolebook_decisions_total{effect="allow"} 20.0' in metrics
+        assert allowed in over_http(server.url)("GET", "/metrics", None, {}).json
     ready = over_http(server.url)("GET", "/readyz", None, {})
     assert ready.status == 200 and ready.json["status"] == "ready"
     assert (server.data_dir / "jwt-secret").stat().st_mode & 0o777 == 0o600
