@@ -10,8 +10,8 @@ that runner uses (granian/server/mp.py, `_spawn_wsgi_worker`); the extra pins th
 was written against (pyproject.toml), and tests/e2e run the server guarantees against it.
 
 Measured with bench/ (README, Benchmarks): the same app serves about twice waitress's requests a
-second at 32 connections (1.8 to 2.5 times over the runs kept), because parsing and writing HTTP
-no longer take the GIL.
+second at 32 connections (1.8 to 2.5 times over the runs kept; 1.77 in the latest), because
+parsing and writing HTTP no longer take the GIL.
 """
 
 from __future__ import annotations
