@@ -168,6 +168,14 @@ class Verifier:
         self._verified[token] = (caller, until)
         return caller
 
+    def offline(self, authorization: str) -> bool:
+        """Whether this Authorization header is judged without the network: no provider keys to
+        fetch, or its token verified and still remembered (api/request_lanes.py asks)."""
+        if self.provider is None:
+            return True
+        hit = self._verified.get(authorization.partition(" ")[2].strip())
+        return hit is not None and hit[1] > time.time()
+
     def _key(self, token: str):
         if self.provider is None:
             return self.key

@@ -31,6 +31,7 @@ from rolebook.api.config import BY_NAME, Config, database_limits
 from rolebook.api.decision_shipper import check_url
 from rolebook.api.mail import from_url
 from rolebook.api.policy_set import DirSource, PolicySet, source_for
+from rolebook.api.request_lanes import cpu_only_checks
 from rolebook.api.supervisor import Supervisor
 from rolebook.api.worker_board import WorkerBoard, line, reload_here
 from rolebook.engine import PolicyLoadError, Snapshot, policy_files
@@ -162,12 +163,16 @@ def run_worker(config: Config, listen: Callable[[], socket.socket], board: Worke
 
     if config.server == "granian":
         from rolebook.api import granian_server as http
+
+        lanes = {}
     else:
         from rolebook.api import waitress_server as http
+
+        lanes = {"on_loop": cpu_only_checks(services.verifier.offline)}
     # Listening only once ready: until then the kernel sends connections to the other workers.
     # SIGHUP stays blocked here and with the reloader; each server unblocks the stop signals.
     http.serve(app, listen(), config, close, backlog=BACKLOG, drain_seconds=DRAIN_SECONDS,
-               stop_signals=STOP_SIGNALS)
+               stop_signals=STOP_SIGNALS, **lanes)
     services.store.close()
 
 

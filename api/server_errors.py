@@ -1,7 +1,8 @@
 """Errors waitress answers itself, before Falcon sees the request (a body over the limit, a
 malformed request line or header, headers too large), in the same problem+json as every other
-error. Waitress lets a server choose its channel class and a channel its task classes (the
-error task here, the request task in api/one_send.py); nothing is patched."""
+error; and the channel that answers on the loop thread what the dispatcher keeps there
+(api/request_lanes.py). Waitress lets a server choose its channel class and a channel its task
+classes (the error task here, the request task in api/one_send.py); nothing is patched."""
 
 from __future__ import annotations
 
@@ -32,3 +33,12 @@ class ProblemErrorTask(ErrorTask):
 class ProblemChannel(HTTPChannel):
     task_class = OneSendTask  # head and body in one send (api/one_send.py)
     error_task_class = ProblemErrorTask
+    answer_on_loop = False  # set by the dispatcher, on the loop thread, as a request completes
+
+    def handle_read(self):
+        super().handle_read()
+        # received() hands complete requests to the dispatcher while holding the requests lock,
+        # which service() takes too: what the dispatcher kept for the loop is answered here.
+        while self.answer_on_loop:
+            self.answer_on_loop = False
+            self.service()

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from waitress.channel import HTTPChannel
 from waitress.server import create_server
 
-from rolebook.api.probe_lane import ProbeLaneDispatcher
+from rolebook.api.request_lanes import LaneDispatcher
 from rolebook.api.server_errors import ProblemChannel
 
 log = logging.getLogger("rolebook.server")
@@ -22,12 +22,13 @@ FIRST_REQUEST_SECONDS = 2.0
 
 
 def serve(app, sock: socket.socket, config, close: Callable[[], None], *, backlog: int,
-          drain_seconds: float, stop_signals) -> None:
+          drain_seconds: float, stop_signals, on_loop=None) -> None:
     """Serve `app` on `sock` until SIGTERM or SIGINT, then drain (at most `drain_seconds`)
-    and call `close`."""
+    and call `close`. Requests `on_loop(request)` accepts are answered on the loop thread."""
     # The probes' own threads: /healthz answers while every request thread waits on the database.
+    dispatcher = LaneDispatcher(config.effective_threads, on_loop)
     server = create_server(app, sockets=[sock], threads=config.effective_threads,
-                           _dispatcher=ProbeLaneDispatcher(config.effective_threads),
+                           _dispatcher=dispatcher,
                            max_request_body_size=config.max_body_bytes,
                            ident="rolebook", clear_untrusted_proxy_headers=True)
     server.channel_class = ProblemChannel  # waitress's own errors as problem+json
@@ -76,6 +77,7 @@ def serve(app, sock: socket.socket, config, close: Callable[[], None], *, backlo
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, stop_signals)
+    dispatcher.loop_thread = threading.get_ident()
     server.run()
     for signum in stop_signals:
         signal.signal(signum, signal.SIG_IGN)  # leaving already; a late signal changes nothing

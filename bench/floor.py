@@ -32,6 +32,10 @@ class Constant:
         resp.data, resp.content_type = b'{"status":"ok"}', falcon.MEDIA_JSON
 
 
+def _is_check(request) -> bool:
+    return request.path == "/v1/check"
+
+
 def app() -> falcon.App:
     constant = falcon.App()
     constant.add_route("/v1/check", Constant())
@@ -51,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
         from rolebook.api import granian_server as http
     else:
         from rolebook.api import waitress_server as http
+    # rolebook answers its checks on waitress's loop thread (api/request_lanes.py): so does this.
+    lanes = {} if config.server == "granian" else {"on_loop": _is_check}
     signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)  # as rolebook's workers start
     children = []
     for _ in range(config.effective_workers):
@@ -58,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         if pid == 0:
             sock = listening_socket(config.host, config.port, True)
             http.serve(app(), sock, config, lambda: None, backlog=BACKLOG,
-                       drain_seconds=DRAIN_SECONDS, stop_signals=STOP_SIGNALS)
+                       drain_seconds=DRAIN_SECONDS, stop_signals=STOP_SIGNALS, **lanes)
             os._exit(0)
         children.append(pid)
     print(f"floor: {config.server}, {len(children)} workers x {config.effective_threads} "

@@ -2,7 +2,8 @@
 
 Protects: 401 problem+json for a missing, malformed, expired, unsigned (`alg:
 none`) or wrongly signed token, or one without `sub`/`email`; RS256 tokens of
-an identity provider verify with its public key; public routes stay public.
+an identity provider verify with its public key; public routes stay public; whether a token is
+judged without the network (the loop thread answers only such checks, api/request_lanes.py).
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from rolebook.api.app import create_app
-from rolebook.api.auth import mint
+from rolebook.api.auth import Verifier, mint
+from rolebook.api.config import Config
+from tests.support.identity_provider import Provider
 from tests.support.markers import sqlite_only
 
 SECRET = "test-secret-" + "x" * 32
@@ -101,3 +104,20 @@ def test_identity_provider_rs256(config, services, rsa_keys):
     # An HS256 token signed with the public key's bytes (the classic confusion attack) fails.
     forged = jwt.encode({"sub": "u1", "email": "u1@example.com"}, "x" * 40, algorithm="HS256")
     assert_unauthorized(get(client, forged))
+
+
+def test_a_token_is_judged_offline_without_a_provider_or_once_verified(tmp_path):
+    built_in = Verifier(Config(jwt_secret=SECRET, data_dir=str(tmp_path)))
+    assert built_in.offline("Bearer anything")  # its key is here: nothing to fetch
+    idp = Provider()
+    try:
+        idp.add_key("rsa-1")
+        verifier = Verifier(Config(oidc_issuer=idp.issuer, jwt_audience="rolebook-api",
+                                   jwt_algorithm="RS256", data_dir=str(tmp_path)))
+        token = idp.token("rsa-1")
+        assert not verifier.offline(f"Bearer {token}")  # its key might have to be fetched
+        assert verifier.verify(token).id == "alice"
+        assert verifier.offline(f"Bearer {token}")
+        assert not verifier.offline(f"Bearer {idp.token('rsa-1', sub='bob')}")
+    finally:
+        idp.close()

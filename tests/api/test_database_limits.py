@@ -18,8 +18,8 @@ import pytest
 from pony.orm.dbapiprovider import OperationalError
 
 from rolebook.api.config import Config, add_arguments, database_limits, from_arguments
-from rolebook.api.probe_lane import ProbeLaneDispatcher
 from rolebook.api.problems import _database_reason
+from rolebook.api.request_lanes import LaneDispatcher
 from rolebook.api.server import StartupError, prepare
 from rolebook.storage import postgres
 from rolebook.storage.postgres import Limits
@@ -86,7 +86,7 @@ class Channel:
 
 
 def test_probes_are_served_while_every_request_thread_is_busy():
-    dispatcher = ProbeLaneDispatcher(threads=2)
+    dispatcher = LaneDispatcher(threads=2)
     release = threading.Event()
     try:
         busy = [Channel("/v1/accounts", lambda: release.wait(10)) for _ in range(3)]

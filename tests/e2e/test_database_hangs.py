@@ -6,8 +6,10 @@ network partition). Protects: each of REQUESTS concurrent requests that need the
 many as the worker has request threads, so all are blocked at once) gets 503 problem+json saying
 why within the statement timeout plus the client's grace and a margin, and within the connect
 timeout once it needs a new connection; /readyz answers 503 within
-its own timeout while /healthz keeps answering 200 (their own threads); once the database runs
-again, /readyz and requests succeed within seconds. The figures are printed (`pytest -s`).
+its own timeout while /healthz keeps answering 200 (their own threads), and so does a check that
+names no account (answered on the loop thread, api/request_lanes.py, which no request waiting on
+the database may hold); once the database runs again, /readyz and requests succeed within
+seconds. The figures are printed (`pytest -s`).
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ MARGIN_SECONDS = 1.5  # a busy 2-core machine: scheduling, the error's own round
 REQUEST_BOUND = STATEMENT_SECONDS + ANSWER_GRACE_SECONDS + MARGIN_SECONDS
 READY_BOUND = READY_SECONDS + MARGIN_SECONDS
 HEALTH_BOUND = 1.0
+# Needs no storage: the role is the caller's to state, with the check scope.
+CHECK = {"principal": {"id": "ed", "role": "edit"}, "policy": "convert",
+         "resources": [{"kind": "object", "id": "42", "actions": ["delete"]}]}
 RECOVERY_BOUND = 10.0
 
 
@@ -75,8 +80,11 @@ def test_a_frozen_database_gets_503s_within_the_bound_and_probes_keep_answering(
                                      range(REQUESTS)))
             assert all(answer[0] == 200 for answer in warm)
 
+            checker = mint(Config(jwt_secret=SECRET), "svc", "svc@example.com", "check")
+            status, _, before, _ = call(server.url, "POST", "/v1/check", checker, CHECK)
+            assert status == 200, before
             pg.freeze()
-            probes = Probes(server.url)
+            probes = Probes(server.url, checker)
             probes.start()
             # First on the connections the threads hold (the answer's bound), then on fresh
             # ones, since a connection whose wait ran out is closed (the connection's bound).
@@ -101,6 +109,11 @@ def test_a_frozen_database_gets_503s_within_the_bound_and_probes_keep_answering(
             for status, _, body, elapsed in probes.health:
                 assert status == 200 and body == {"status": "ok"}
                 assert elapsed <= HEALTH_BOUND, f"/healthz took {elapsed:.2f} s"
+            assert len(probes.checks) >= 3
+            for status, _, body, elapsed in probes.checks:
+                assert status == 200, body
+                assert body["results"] == before["results"]  # the same answer, database or not
+                assert elapsed <= HEALTH_BOUND, f"a check took {elapsed:.2f} s"
 
             pg.thaw()
             thawed = time.monotonic()
@@ -118,8 +131,9 @@ def test_a_frozen_database_gets_503s_within_the_bound_and_probes_keep_answering(
                   f"on fresh ones (bound {REQUEST_BOUND:.1f} s); /readyz 503 in "
                   f"max {max(p[3] for p in probes.ready):.2f} s ({len(probes.ready)} probes); "
                   f"/healthz 200 in max {max(p[3] for p in probes.health) * 1000:.0f} ms "
-                  f"({len(probes.health)} probes); after the thaw /readyz 200 in "
-                  f"{ready_after:.2f} s, a request 200 in {served_after:.2f} s")
+                  f"({len(probes.health)} probes); a check 200 in max "
+                  f"{max(p[3] for p in probes.checks) * 1000:.0f} ms; after the thaw /readyz "
+                  f"200 in {ready_after:.2f} s, a request 200 in {served_after:.2f} s")
         finally:
             code = server.stop()
         output = server.output()
@@ -144,10 +158,12 @@ def spread(answers: list) -> str:
 
 
 class Probes:
-    """/healthz and /readyz, one after the other, until stopped: what a kubelet would see."""
+    """/healthz, /readyz and a check naming no account, one after the other, until stopped:
+    what a kubelet and a service asking about a role would see."""
 
-    def __init__(self, url: str) -> None:
-        self.url = url
+    def __init__(self, url: str, checker: str) -> None:
+        self.url, self.checker = url, checker
+        self.checks: list = []
         self.health: list = []
         self.ready: list = []
         self.stopped = threading.Event()
@@ -164,4 +180,6 @@ class Probes:
         while not self.stopped.is_set():
             self.health.append(call(self.url, "GET", "/healthz", timeout=HEALTH_BOUND + 5))
             self.ready.append(call(self.url, "GET", "/readyz", timeout=READY_BOUND + 5))
+            self.checks.append(call(self.url, "POST", "/v1/check", self.checker, CHECK,
+                                    timeout=HEALTH_BOUND + 5))
             self.stopped.wait(0.2)
