@@ -133,6 +133,10 @@ BY_NAME = {s.name: s for s in SETTINGS}
 # per core only time-slices with the first: p99 at 32 connections 12-14 ms against 9 ms), and
 # its Python threads only run the app, so past what database waits need they only queue for
 # the GIL (4 threads: p99 9-11 ms against 14-20 ms for 8, at the same requests a second).
+# Checks that waitress's I/O thread answers itself (api/request_lanes.py) leave no such gap
+# either: for them 2 processes served 3% more than 3 at one check a request (p99 8 ms against
+# 11) and 1% less at 50 (six and five alternating pairs); the rest of the API still crosses
+# threads, so waitress keeps one and a half.
 SERVER_DEFAULTS = {"waitress": (1.5, 8), "granian": (1, 4)}
 
 
