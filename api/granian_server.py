@@ -9,9 +9,10 @@ has no public call that serves one worker on a socket we made, so this uses the 
 that runner uses (granian/server/mp.py, `_spawn_wsgi_worker`); the extra pins the versions it
 was written against (pyproject.toml), and tests/e2e run the server guarantees against it.
 
-Measured with bench/ (README, Benchmarks): the same app serves about twice waitress's requests a
-second at 32 connections (1.8 to 2.5 times over the runs kept; 1.77 in the latest), because
-parsing and writing HTTP no longer take the GIL.
+Measured with bench/ (README, Benchmarks): the same app serves more of waitress's requests a
+second at 32 connections (1.8 to 2.5 times over the runs kept before waitress answered checks
+on its I/O thread, 1.5 to 1.6 times since), because parsing and writing HTTP no longer take the
+GIL.
 """
 
 from __future__ import annotations
