@@ -46,14 +46,15 @@ def serve(app, sock: socket.socket, config, close: Callable[[], None], *, backlo
           drain_seconds: float, stop_signals) -> None:
     """Serve `app` on `sock` until SIGTERM or SIGINT, then let requests in flight finish (at
     most `drain_seconds`) and call `close`. Expects the control signals blocked, as
-    run_worker does: granian's threads start here and inherit that."""
+    run_worker does: granian's threads start here and inherit that, and this thread waits for
+    them."""
     from granian._futures import _new_cbscheduler
     from granian._granian import SocketHolder, WorkerSignal, WSGIWorker
     from granian._loops import loops
     from granian.wsgi import _callback_wrapper
 
     stopping = WorkerSignal()
-    drained, asked = threading.Event(), threading.Event()
+    drained = threading.Event()
     stopping.add_cb(drained.set)  # granian calls it once every connection is done
     ssl_off = (False, None, None, None, "tls1.3", None, [], False)
     # Granian closes the descriptor it is given when it stops accepting: it gets its own copy,
@@ -68,26 +69,21 @@ def serve(app, sock: socket.socket, config, close: Callable[[], None], *, backlo
     wsgi = _callback_wrapper(app, {"url_path_prefix": None}, None)
     worker.serve_mtr(_new_cbscheduler(loop, wsgi, impl_asyncio=True), loop, stopping)
 
-    def on_term(signum, frame):
-        if asked.is_set():  # the group's signal and the supervisor's may both arrive
-            return
-        asked.set()
-        log.info("%s: no new connections; finishing requests in flight",
-                 signal.Signals(signum).name)
-        # Granian stops accepting and finishes every request it has received; a connection
-        # whose request is still arriving is closed (waitress waits for it: the one difference,
-        # tests/e2e/test_rolling_restart.py). Shutting the socket down first, to give such
-        # requests time, leaves granian's accept loop spinning and its stop never completing.
-        stopping.set()
-        sock.close()
-
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGINT, on_term)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, stop_signals)
-    while not asked.wait(1.0):  # a timed wait, so the handler runs promptly in this thread
-        pass
+    # Waited for synchronously, as the supervisor does (still blocked since the fork, in every
+    # thread): a handler that set an Event could be interrupted inside that Event's lock by the
+    # second signal (the group's and the supervisor's both arrive), and the nested handler then
+    # waited for the lock forever; one worker of three hung that way in a full test run.
+    signum = signal.sigwait(stop_signals)
+    log.info("%s: no new connections; finishing requests in flight",
+             signal.Signals(signum).name)
+    # Granian stops accepting and finishes every request it has received; a connection whose
+    # request is still arriving is closed (waitress waits for it: the one difference,
+    # tests/e2e/test_rolling_restart.py). Shutting the socket down first, to give such requests
+    # time, leaves granian's accept loop spinning and its stop never completing.
+    stopping.set()
+    sock.close()
     if not drained.wait(drain_seconds):
         log.warning("requests still open after %.0f s; leaving anyway", drain_seconds)
-    for signum in stop_signals:
-        signal.signal(signum, signal.SIG_IGN)
+    for stop in stop_signals:
+        signal.signal(stop, signal.SIG_IGN)  # a second one still pending is dropped
     close()

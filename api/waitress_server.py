@@ -45,7 +45,12 @@ def serve(app, sock: socket.socket, config, close: Callable[[], None], *, backlo
         drained.set()
         _thread.interrupt_main()  # runs on_term in the main thread, which leaves server.run()
 
-    draining, handed_over, closed, drained, stopping = (threading.Event() for _ in range(5))
+    handed_over, closed, drained = (threading.Event() for _ in range(3))
+    # Taken once, never released: a non-blocking acquire is a test-and-set no signal can split.
+    # on_term may itself be interrupted by the next signal, and setting an Event there could
+    # leave the nested call waiting forever for that Event's lock, held by the call it
+    # interrupted (which happened to granian's worker, api/granian_server.py).
+    draining, stopping = threading.Lock(), threading.Lock()
 
     def close_listener():  # in the loop thread
         try:
@@ -57,15 +62,13 @@ def serve(app, sock: socket.socket, config, close: Callable[[], None], *, backlo
         if drained.is_set():
             # Once: the same signal from the group and from the supervisor may both land after
             # the drain, and a second interrupt would escape run() or the cleanup after it.
-            if not stopping.is_set():
-                stopping.set()
+            if stopping.acquire(blocking=False):
                 raise KeyboardInterrupt  # waitress's run() stops its loop on this
             return
         # Once only: a worker may hear SIGTERM or Ctrl-C's SIGINT both from its process group
         # and from the supervisor.
-        if draining.is_set():
+        if not draining.acquire(blocking=False):
             return
-        draining.set()
         # Stop selecting the listening socket now; drain() has the loop thread take what the
         # kernel already queued and close it (closing it here, under a running select, is EBADF).
         log.info("%s: no new connections; finishing requests in flight",

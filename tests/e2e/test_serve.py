@@ -143,15 +143,18 @@ def test_sighup_reloads_every_worker_and_sigterm_stops(tmp_path, http_server):
     assert "SIGTERM" in server.output()
 
 
+@pytest.mark.parametrize("times", [1, 10], ids=["once", "ten-times"])
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_a_signal_to_the_whole_process_group_stops_every_process(tmp_path, signum,
+def test_a_signal_to_the_whole_process_group_stops_every_process(tmp_path, signum, times,
                                                                  http_server):
     # Ctrl-C in a terminal, or a service manager stopping the unit, signals every process: each
     # worker hears it twice (from the group and from the supervisor) and must still exit once.
+    # Pressed again and again, the signals must still stop each worker once, cleanly.
     server = live.start(tmp_path / "var", "--workers", "3", "--server", http_server)
     group = os.getpgid(server.process.pid)
     assert group == server.process.pid
-    os.killpg(group, signum)
+    for _ in range(times):
+        os.killpg(group, signum)
     assert server.process.wait(timeout=30) == 0, server.output()[-3000:]
     with pytest.raises(ProcessLookupError):
         os.killpg(group, 0)  # no worker left behind
