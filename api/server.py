@@ -170,7 +170,8 @@ def run_worker(config: Config, listen: Callable[[], socket.socket], board: Worke
 
         lanes = {"on_loop": cpu_only_checks(services.verifier.offline)}
     # Listening only once ready: until then the kernel sends connections to the other workers.
-    # SIGHUP stays blocked here and with the reloader; each server unblocks the stop signals.
+    # SIGHUP stays blocked here and with the reloader; waitress unblocks the stop signals for
+    # its handler, granian's worker waits for them with them blocked.
     http.serve(app, listen(), config, close, backlog=BACKLOG, drain_seconds=DRAIN_SECONDS,
                stop_signals=STOP_SIGNALS, **lanes)
     services.store.close()
